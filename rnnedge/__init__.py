@@ -1,0 +1,23 @@
+"""rnnedge: recurrent models from PyTorch training to stateful ONNX graphs on onnxruntime.
+
+Importing this package stays light: no torch, no onnxruntime until a model is loaded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rnnedge.runtime import Generator
+
+
+def load(path: str | None = None, device: str = "auto", threads: int | None = None) -> Generator:
+    """Load an rnnedge ONNX model (the shipped default when `path` is None)."""
+    from rnnedge.runtime import load as runtime_load
+
+    return runtime_load(path, device=device, threads=threads)
+
+
+__all__ = ["__version__", "load"]

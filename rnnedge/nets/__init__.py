@@ -1,0 +1,1 @@
+"""PyTorch modules (imported only by train and export: they need torch)."""

@@ -1,0 +1,27 @@
+"""Reading user text files with errors a user can act on (no torch, used by train and eval)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnnedge.errors import InputError
+
+
+def read_text(path: str | Path, what: str = "text file") -> str:
+    """UTF-8 contents of `path`; InputError naming the problem for missing, binary or empty files."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{what} {str(path)!r} does not exist; check the path")
+    if path.is_dir():
+        raise InputError(f"{what} {str(path)!r} is a directory; pass a file")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{what} {str(path)!r} is not UTF-8 (bad byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}); convert it, e.g. iconv -f latin1 -t utf-8"
+        ) from None
+    if not text:
+        raise InputError(f"{what} {str(path)!r} is empty")
+    return text

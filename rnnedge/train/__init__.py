@@ -1,0 +1,1 @@
+"""Training (needs torch): data batching, the fit loop, atomic resumable checkpoints."""
