@@ -12,8 +12,9 @@ import argparse
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSE_REFERENCE = re.compile(r"^\S+?\d+:\d+ ")
@@ -54,9 +55,13 @@ def export(recipe: dict, text: Path) -> None:
 
     run = ROOT / recipe["train"]["out"]
     options = recipe["export"]
-    export_checkpoint(run / options["checkpoint"], ROOT / recipe["output"],
-                      quantize=options.get("quantize"), heldout_text=text,
-                      recipe=Path(sys.argv[1]).name)
+    export_checkpoint(
+        run / options["checkpoint"],
+        ROOT / recipe["output"],
+        quantize=options.get("quantize"),
+        heldout=text,
+        recipe=Path(sys.argv[1]).name,
+    )
 
 
 def main() -> None:

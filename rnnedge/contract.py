@@ -87,7 +87,9 @@ class Manifest:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ModelError(f"model manifest is not valid JSON ({exc.msg}); re-export the model") from None
+            raise ModelError(
+                f"model manifest is not valid JSON ({exc.msg}); re-export the model"
+            ) from None
         check_schema_version(str(data.get("schema_version", "")))
         try:
             data["inputs"] = [TensorSpec(**t) for t in data["inputs"]]
@@ -96,8 +98,9 @@ class Manifest:
             known = {f for f in cls.__dataclass_fields__}
             return cls(**{k: v for k, v in data.items() if k in known})
         except (KeyError, TypeError) as exc:
-            raise ModelError(f"model manifest is missing or has a malformed field ({exc}); "
-                             "re-export the model") from None
+            raise ModelError(
+                f"model manifest is missing or has a malformed field ({exc}); re-export the model"
+            ) from None
 
 
 def check_schema_version(version: str) -> None:

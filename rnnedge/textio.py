@@ -8,7 +8,7 @@ from rnnedge.errors import InputError
 
 
 def read_text(path: str | Path, what: str = "text file") -> str:
-    """UTF-8 contents of `path`; InputError naming the problem for missing, binary or empty files."""
+    """UTF-8 contents of `path`; InputError naming the problem if missing, binary or empty."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{what} {str(path)!r} does not exist; check the path")

@@ -31,7 +31,9 @@ class CharTokenizer:
         if len(set(self.vocab)) != len(self.vocab):
             raise InputError("vocabulary has duplicate entries: each character must appear once")
         if self.unknown not in UNKNOWN_POLICIES:
-            raise InputError(f"unknown-character policy {self.unknown!r} is not one of {UNKNOWN_POLICIES}")
+            raise InputError(
+                f"unknown-character policy {self.unknown!r} is not one of {UNKNOWN_POLICIES}"
+            )
         if self.unknown == "replace" and self.unk_token not in self.vocab:
             raise InputError("policy 'replace' needs an unk_token that is in the vocabulary")
         self._index = {ch: i for i, ch in enumerate(self.vocab)}
@@ -79,12 +81,22 @@ class CharTokenizer:
         return "".join(vocab[i] for i in ids)
 
     def to_dict(self) -> dict:
-        return {"kind": "char", "vocab": list(self.vocab), "unknown": self.unknown,
-                "unk_token": self.unk_token, "special_tokens": []}
+        return {
+            "kind": "char",
+            "vocab": list(self.vocab),
+            "unknown": self.unknown,
+            "unk_token": self.unk_token,
+            "special_tokens": [],
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> CharTokenizer:
         if data.get("kind") != "char":
-            raise InputError(f"tokenizer kind {data.get('kind')!r} is not supported by this rnnedge")
-        return cls(list(data["vocab"]), unknown=data.get("unknown", "error"),
-                   unk_token=data.get("unk_token"))
+            raise InputError(
+                f"tokenizer kind {data.get('kind')!r} is not supported by this rnnedge"
+            )
+        return cls(
+            list(data["vocab"]),
+            unknown=data.get("unknown", "error"),
+            unk_token=data.get("unk_token"),
+        )

@@ -47,7 +47,10 @@ class LanguageModel(nn.Module):
             self.register_buffer("one_hot", torch.eye(config.vocab_size), persistent=False)
             input_size = config.vocab_size
         self.rnn = CELLS[config.cell](
-            input_size, config.hidden, num_layers=config.layers, batch_first=True,
+            input_size,
+            config.hidden,
+            num_layers=config.layers,
+            batch_first=True,
             dropout=config.dropout if config.layers > 1 else 0.0,
         )
         self.output_dropout = nn.Dropout(config.dropout)
@@ -65,7 +68,9 @@ class LanguageModel(nn.Module):
         count = 2 if self.config.cell == "lstm" else 1
         return tuple(torch.zeros(shape, device=device) for _ in range(count))
 
-    def forward(self, tokens: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+    def forward(
+        self, tokens: torch.Tensor, state: State | None = None
+    ) -> tuple[torch.Tensor, State]:
         # tokens [B, T] -> logits [B, T, V]; state: (h [L, B, H],) or (h, c)
         if state is None:
             state = self.initial_state(tokens.shape[0], tokens.device)

@@ -32,8 +32,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or foreign files
-        raise InputError(f"checkpoint {str(path)!r} cannot be read ({type(exc).__name__}); "
-                         "is it an rnnedge checkpoint?") from None
+        raise InputError(
+            f"checkpoint {str(path)!r} cannot be read ({type(exc).__name__}); "
+            "is it an rnnedge checkpoint?"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{str(path)!r} is not an rnnedge checkpoint")
     return payload

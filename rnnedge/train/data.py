@@ -27,14 +27,16 @@ def split_tail(ids: np.ndarray, valid_fraction: float) -> Split:
     """Hold out the last `valid_fraction` of the ids, so validation is text never seen."""
     if not 0.0 < valid_fraction < 1.0:
         raise InputError(f"--valid-fraction must be between 0 and 1, got {valid_fraction}")
-    cut = int(round(len(ids) * (1.0 - valid_fraction)))
+    cut = round(len(ids) * (1.0 - valid_fraction))
     tensor = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))
     return Split(train=tensor[:cut], valid=tensor[cut:])
 
 
 def require_length(ids: torch.Tensor, needed: int, what: str, fix: str) -> None:
     if len(ids) < needed:
-        raise InputError(f"{what} has {len(ids)} characters but at least {needed} are needed; {fix}")
+        raise InputError(
+            f"{what} has {len(ids)} characters but at least {needed} are needed; {fix}"
+        )
 
 
 class RandomWindows:
@@ -68,8 +70,12 @@ class SequentialStreams:
 
     def __init__(self, ids: torch.Tensor, batch: int, seq_len: int):
         stream_len = (len(ids) - 1) // batch
-        require_length(ids, batch * (seq_len + 1) + 1, "training text",
-                       "lower --batch-size or --seq-len, or give more text")
+        require_length(
+            ids,
+            batch * (seq_len + 1) + 1,
+            "training text",
+            "lower --batch-size or --seq-len, or give more text",
+        )
         self.seq_len = seq_len
         # streams[b] is the b-th contiguous slice; targets are the same slice shifted by one.
         self.inputs = ids[: batch * stream_len].view(batch, stream_len)  # [B, L]
@@ -93,8 +99,9 @@ class SequentialStreams:
         self.position = int(state["position"])
 
 
-def make_batcher(scheme: str, ids: torch.Tensor, batch: int, seq_len: int,
-                 generator: torch.Generator) -> RandomWindows | SequentialStreams:
+def make_batcher(
+    scheme: str, ids: torch.Tensor, batch: int, seq_len: int, generator: torch.Generator
+) -> RandomWindows | SequentialStreams:
     if scheme == "random":
         return RandomWindows(ids, batch, seq_len, generator)
     if scheme == "sequential":

@@ -76,8 +76,15 @@ class LMTrainConfig:
             raise InputError(f"--precision must be fp32 or bf16, got {self.precision!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
-        for name in ("hidden", "layers", "batch_size", "seq_len", "steps", "eval_every",
-                     "checkpoint_every"):
+        for name in (
+            "hidden",
+            "layers",
+            "batch_size",
+            "seq_len",
+            "steps",
+            "eval_every",
+            "checkpoint_every",
+        ):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1")
 
@@ -112,8 +119,13 @@ def detach_state(state: State | None) -> State | None:
 
 
 @torch.no_grad()
-def evaluate_bpc(model: LanguageModel, ids: torch.Tensor, device: torch.device,
-                 streams: int = 32, seq_len: int = 256) -> dict[str, float]:
+def evaluate_bpc(
+    model: LanguageModel,
+    ids: torch.Tensor,
+    device: torch.device,
+    streams: int = 32,
+    seq_len: int = 256,
+) -> dict[str, float]:
     """Held-out loss, perplexity and bits/char: `streams` contiguous slices, state carried.
 
     Each slice's first prediction has no context; with long slices that costs little and the
@@ -128,16 +140,23 @@ def evaluate_bpc(model: LanguageModel, ids: torch.Tensor, device: torch.device,
     state, total = None, 0.0
     for start in range(0, length, seq_len):
         logits, state = model(inputs[:, start : start + seq_len], state)  # [S, t, V]
-        total += F.cross_entropy(logits.flatten(0, 1), targets[:, start : start + seq_len].flatten(),
-                                 reduction="sum").item()
+        total += F.cross_entropy(
+            logits.flatten(0, 1), targets[:, start : start + seq_len].flatten(), reduction="sum"
+        ).item()
     model.train(was_training)
     nats = total / inputs.numel()
     return {"loss": nats, "perplexity": math.exp(nats), "bpc": nats / LN2, "chars": inputs.numel()}
 
 
 @torch.no_grad()
-def sample_text(model: LanguageModel, tokenizer: CharTokenizer, prompt_ids: torch.Tensor,
-                length: int, temperature: float, generator: torch.Generator) -> str:
+def sample_text(
+    model: LanguageModel,
+    tokenizer: CharTokenizer,
+    prompt_ids: torch.Tensor,
+    length: int,
+    temperature: float,
+    generator: torch.Generator,
+) -> str:
     """A preview continuation sampled from the torch model (training-time only)."""
     was_training = model.training
     model.eval()
@@ -156,8 +175,9 @@ def sample_text(model: LanguageModel, tokenizer: CharTokenizer, prompt_ids: torc
 def build_optimizer(config: LMTrainConfig, model: LanguageModel) -> torch.optim.Optimizer:
     params = model.parameters()
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                               weight_decay=config.weight_decay)
+        return torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
     optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     return optimizer(params, lr=config.lr, weight_decay=config.weight_decay)
 
@@ -183,8 +203,11 @@ class MetricsLog:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is not None and path.exists():
-            kept = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+            kept = [
+                line
+                for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= resume_step
+            ]
             path.write_text("".join(line + "\n" for line in kept))
         elif path.exists():
             path.unlink()
@@ -202,30 +225,38 @@ def fit(config: LMTrainConfig, reporter: TrainReporter | None = None) -> dict[st
     last_path, best_path = out / "last.pt", out / "best.pt"
     resumed = load_checkpoint(last_path) if config.resume and last_path.exists() else None
     if resumed is None and last_path.exists():
-        raise InputError(f"{str(out)!r} already holds a run; pass --resume to continue it "
-                         "or choose another --out")
+        raise InputError(
+            f"{str(out)!r} already holds a run; pass --resume to continue it "
+            "or choose another --out"
+        )
     if config.threads:
         torch.set_num_threads(config.threads)
     device = choose_device(config.device)
 
     text = read_text(config.text, "training text")
-    tokenizer = (CharTokenizer.from_dict(resumed["tokenizer"]) if resumed
-                 else CharTokenizer.from_text(text))
+    tokenizer = (
+        CharTokenizer.from_dict(resumed["tokenizer"]) if resumed else CharTokenizer.from_text(text)
+    )
     ids = tokenizer.with_policy("skip").encode(text)
     split = split_tail(ids, config.valid_fraction)
-    require_length(split.valid, 2, "validation text",
-                   "give more text or a larger --valid-fraction")
+    require_length(split.valid, 2, "validation text", "give more text or a larger --valid-fraction")
 
     torch.manual_seed(config.seed)
-    model_config = LMConfig(vocab_size=len(tokenizer), cell=config.cell, hidden=config.hidden,
-                            layers=config.layers, embed_dim=config.embed_dim,
-                            dropout=config.dropout)
+    model_config = LMConfig(
+        vocab_size=len(tokenizer),
+        cell=config.cell,
+        hidden=config.hidden,
+        layers=config.layers,
+        embed_dim=config.embed_dim,
+        dropout=config.dropout,
+    )
     model = LanguageModel(model_config).to(device)
     optimizer = build_optimizer(config, model)
     schedule = build_schedule(config, optimizer)
     generator = torch.Generator().manual_seed(config.seed)
-    batcher = make_batcher(config.batching, split.train, config.batch_size, config.seq_len,
-                           generator)
+    batcher = make_batcher(
+        config.batching, split.train, config.batch_size, config.seq_len, generator
+    )
     start_step, best_bpc, carried = 0, math.inf, None
     if resumed:
         model.load_state_dict(resumed["model"])
@@ -237,12 +268,25 @@ def fit(config: LMTrainConfig, reporter: TrainReporter | None = None) -> dict[st
         carried = tuple(s.to(device) for s in resumed["carried_state"]) or None
         start_step, best_bpc = int(resumed["step"]), float(resumed["best_valid_bpc"])
 
-    data_info = {"path": str(config.text), "sha256": file_sha256(config.text),
-                 "chars": len(ids), "train_chars": len(split.train),
-                 "valid_chars": len(split.valid), "valid_fraction": config.valid_fraction}
+    data_info = {
+        "path": str(config.text),
+        "sha256": file_sha256(config.text),
+        "chars": len(ids),
+        "train_chars": len(split.train),
+        "valid_chars": len(split.valid),
+        "valid_fraction": config.valid_fraction,
+    }
     log = MetricsLog(out / "metrics.jsonl", start_step if resumed else None)
-    reporter.start(config.steps, start_step, {"device": str(device), "params": sum(
-        p.numel() for p in model.parameters()), "vocab": len(tokenizer), **data_info})
+    reporter.start(
+        config.steps,
+        start_step,
+        {
+            "device": str(device),
+            "params": sum(p.numel() for p in model.parameters()),
+            "vocab": len(tokenizer),
+            **data_info,
+        },
+    )
     elapsed_before = float(resumed["train_seconds"]) if resumed else 0.0
     began = time.perf_counter()
     last_valid: dict[str, float] = dict(resumed["valid"]) if resumed else {}
@@ -250,15 +294,21 @@ def fit(config: LMTrainConfig, reporter: TrainReporter | None = None) -> dict[st
 
     def payload(step: int) -> dict[str, Any]:
         return {
-            "task": "language-model", "model_config": model_config.to_dict(),
-            "tokenizer": tokenizer.to_dict(), "train_config": asdict(config),
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(), "step": step, "best_valid_bpc": best_bpc,
-            "valid": last_valid, "rng": {"torch": torch.get_rng_state(),
-                                         "batches": generator.get_state()},
+            "task": "language-model",
+            "model_config": model_config.to_dict(),
+            "tokenizer": tokenizer.to_dict(),
+            "train_config": asdict(config),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "step": step,
+            "best_valid_bpc": best_bpc,
+            "valid": last_valid,
+            "rng": {"torch": torch.get_rng_state(), "batches": generator.get_state()},
             "batcher": batcher.state_dict(),
             "carried_state": [s.cpu() for s in carried] if carried else [],
-            "data": data_info, "train_seconds": elapsed_before + time.perf_counter() - began,
+            "data": data_info,
+            "train_seconds": elapsed_before + time.perf_counter() - began,
             "torch_version": str(torch.__version__),
         }
 
@@ -267,8 +317,7 @@ def fit(config: LMTrainConfig, reporter: TrainReporter | None = None) -> dict[st
     for step in range(start_step + 1, config.steps + 1):
         inputs, targets, reset = batcher.next_batch()
         state = None if reset or not batcher.carries_state else carried
-        with torch.autocast(device.type, dtype=torch.bfloat16,
-                            enabled=config.precision == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
             logits, new_state = model(inputs.to(device), state)  # [B, T, V]
         loss = F.cross_entropy(logits.float().flatten(0, 1), targets.to(device).flatten())
         optimizer.zero_grad(set_to_none=True)
@@ -288,10 +337,14 @@ def fit(config: LMTrainConfig, reporter: TrainReporter | None = None) -> dict[st
         if step % config.eval_every == 0 or step == config.steps:
             last_valid = evaluate_bpc(model, split.valid, device)
             is_best = last_valid["bpc"] < best_bpc
-            record = {"step": step, "train_loss": loss.item(), "train_bpc": loss.item() / LN2,
-                      "lr": schedule.get_last_lr()[0],
-                      "seconds": round(elapsed_before + time.perf_counter() - began, 2),
-                      **{f"valid_{k}": v for k, v in last_valid.items()}}
+            record = {
+                "step": step,
+                "train_loss": loss.item(),
+                "train_bpc": loss.item() / LN2,
+                "lr": schedule.get_last_lr()[0],
+                "seconds": round(elapsed_before + time.perf_counter() - began, 2),
+                **{f"valid_{k}": v for k, v in last_valid.items()},
+            }
             log.append(record)
             if is_best:
                 best_bpc = last_valid["bpc"]
@@ -299,13 +352,22 @@ def fit(config: LMTrainConfig, reporter: TrainReporter | None = None) -> dict[st
             reporter.evaluated(step, last_valid, is_best)
         if config.sample_every and step % config.sample_every == 0:
             prompt = split.valid[:32]
-            reporter.sample(step, tokenizer.decode(prompt.tolist()) + sample_text(
-                model, tokenizer, prompt, 200, 0.8, torch.Generator().manual_seed(step)))
+            reporter.sample(
+                step,
+                tokenizer.decode(prompt.tolist())
+                + sample_text(
+                    model, tokenizer, prompt, 200, 0.8, torch.Generator().manual_seed(step)
+                ),
+            )
         if step % config.checkpoint_every == 0 or step == config.steps:
             save_checkpoint(last_path, payload(step))
 
-    summary = {"step": config.steps, "best_valid_bpc": best_bpc, "valid": last_valid,
-               "train_seconds": round(elapsed_before + time.perf_counter() - began, 1),
-               "out": str(out)}
+    summary = {
+        "step": config.steps,
+        "best_valid_bpc": best_bpc,
+        "valid": last_valid,
+        "train_seconds": round(elapsed_before + time.perf_counter() - began, 1),
+        "out": str(out),
+    }
     reporter.end(summary)
     return summary

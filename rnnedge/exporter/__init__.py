@@ -1,0 +1,178 @@
+"""Export a checkpoint to one self-describing ONNX file, validated against torch.
+
+Nothing is written unless validation passes (or is explicitly skipped); the file is written
+to a temporary name and renamed, so a failed export never leaves half a model behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+import rnnedge
+from rnnedge.atomic import write_bytes_atomic
+from rnnedge.contract import LOGITS, TOKENS, Manifest, StateSpec, TensorSpec, state_names
+from rnnedge.errors import InputError
+from rnnedge.exporter.graph import OPSET, export_step_graph
+from rnnedge.exporter.onnx_io import check_model, with_manifest
+from rnnedge.exporter.quantize import quantize_int8
+from rnnedge.exporter.verify import validate
+from rnnedge.nets.language_model import LanguageModel, LMConfig
+from rnnedge.runtime.generate import Generator
+from rnnedge.runtime.session import import_onnxruntime, open_session
+from rnnedge.textio import read_text
+from rnnedge.tokenizer import CharTokenizer
+from rnnedge.train.checkpoint import load_checkpoint
+
+QUANTIZATIONS = (None, "int8")
+DEFAULT_SAMPLING = {"temperature": 0.8, "top_k": 0, "top_p": 1.0}
+HELDOUT_PROMPT_CHARS = 2048
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    manifest: Manifest
+    size_bytes: int
+
+
+def load_language_model(payload: dict[str, Any]) -> LanguageModel:
+    if payload.get("task") != "language-model":
+        raise InputError(f"checkpoint task {payload.get('task')!r} is not a language model")
+    model = LanguageModel(LMConfig(**payload["model_config"]))
+    model.load_state_dict(payload["model"])
+    return model.eval()
+
+
+def heldout_text(payload: dict[str, Any], path: str | Path | None) -> str | None:
+    """The held-out part of `path` when it is the training file (same sha256), else all of it."""
+    if path is None:
+        return None
+    text = read_text(path, "held-out text")
+    data = payload.get("data", {})
+    if hashlib.sha256(text.encode("utf-8")).hexdigest() == data.get("sha256"):
+        return text[round(len(text) * (1.0 - data["valid_fraction"])) :]
+    return text
+
+
+def build_manifest(
+    payload: dict[str, Any],
+    model: LanguageModel,
+    tokenizer: CharTokenizer,
+    quantization: str | None,
+    recipe: str | None,
+) -> Manifest:
+    config = model.config
+    state_shape: list[int | str] = ["batch", config.layers, config.hidden]
+    inputs, outputs = state_names(config.cell)
+    ort = import_onnxruntime()
+    return Manifest(
+        task="language-model",
+        architecture={
+            **config.to_dict(),
+            "bidirectional": False,
+            "input": "embedding" if config.embed_dim else "one-hot",
+            "parameters": sum(p.numel() for p in model.parameters()),
+        },
+        tokenizer=tokenizer.to_dict(),
+        inputs=[TensorSpec(TOKENS, "int64", ["batch", "time"])]
+        + [TensorSpec(n, "float32", state_shape) for n in inputs],
+        outputs=[TensorSpec(LOGITS, "float32", ["batch", "time", config.vocab_size])]
+        + [TensorSpec(n, "float32", state_shape) for n in outputs],
+        states=[StateSpec(i, o, state_shape) for i, o in zip(inputs, outputs, strict=True)],
+        sampling=dict(DEFAULT_SAMPLING),
+        training={
+            "data": payload.get("data", {}),
+            "step": payload.get("step"),
+            "train_seconds": payload.get("train_seconds"),
+            "best_valid_bpc": payload.get("best_valid_bpc"),
+            "valid": payload.get("valid", {}),
+            "config": {
+                k: v
+                for k, v in payload.get("train_config", {}).items()
+                if k not in ("text", "out", "resume")
+            },
+        },
+        export={
+            "rnnedge": rnnedge.__version__,
+            "torch": str(torch.__version__),
+            "onnx": onnx.__version__,
+            "onnxruntime": ort.__version__,
+            "opset": OPSET,
+            "exporter": "torch.onnx.export(dynamo=False)",
+            "quantization": quantization,
+            "recipe": recipe,
+            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
+
+
+def validation_prompt(tokenizer: CharTokenizer, text: str | None, vocab_size: int) -> np.ndarray:
+    """Real text when we have it (the first chars of the held-out part), else random tokens."""
+    if text:
+        ids = tokenizer.with_policy("skip").encode(text[:HELDOUT_PROMPT_CHARS])
+        if ids.size >= 64:
+            return ids
+    return np.random.default_rng(0).integers(0, vocab_size, HELDOUT_PROMPT_CHARS, dtype=np.int64)
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    output: str | Path,
+    quantize: str | None = None,
+    heldout: str | Path | None = None,
+    run_validation: bool = True,
+    recipe: str | None = None,
+) -> ExportResult:
+    """Checkpoint → validated ONNX file at `output` (int8 weights with ``quantize='int8'``)."""
+    if quantize not in QUANTIZATIONS:
+        raise InputError(f"--quantize must be int8 (or omitted), got {quantize!r}")
+    payload = load_checkpoint(checkpoint)
+    model = load_language_model(payload)
+    tokenizer = CharTokenizer.from_dict(payload["tokenizer"])
+    text = heldout_text(payload, heldout)
+    prompt = validation_prompt(tokenizer, text, model.config.vocab_size)
+
+    manifest = build_manifest(payload, model, tokenizer, None, recipe)
+    manifest.export.update(checkpoint=Path(checkpoint).name, checkpoint_step=payload.get("step"))
+    fp32_bytes = with_manifest(export_step_graph(model), manifest)
+    report: dict[str, Any] = {"structure": check_model(fp32_bytes)}
+    fp32 = Generator(open_session(fp32_bytes, device="cpu"))
+    if run_validation:
+        report["fp32"] = validate(model, fp32_bytes, fp32, prompt, quantized=False)
+    final_bytes = fp32_bytes
+    if quantize == "int8":
+        int8_bytes = quantize_int8(fp32_bytes)
+        report["structure_int8"] = check_model(int8_bytes)
+        int8 = Generator(open_session(int8_bytes, device="cpu"))
+        if run_validation:
+            report["int8"] = validate(model, int8_bytes, int8, prompt, quantized=True)
+        if text:
+            report["quality"] = quality_change(fp32, int8, text)
+        manifest.export["quantization"] = "int8 (onnxruntime quantize_dynamic, QInt8 weights)"
+        manifest.export["fp32_size_bytes"] = len(fp32_bytes)
+        final_bytes = int8_bytes
+    report["validated"] = run_validation
+    manifest.validation = report
+    final_bytes = with_manifest(final_bytes, manifest)
+    write_bytes_atomic(output, final_bytes)
+    return ExportResult(Path(output), manifest, len(final_bytes))
+
+
+def quality_change(fp32: Generator, int8: Generator, text: str) -> dict[str, Any]:
+    """Held-out bits/char before and after quantization, computed by the runtime."""
+    before, after = fp32.evaluate(text), int8.evaluate(text)
+    return {
+        "heldout_chars": before["chars"],
+        "bpc_fp32": before["bpc"],
+        "bpc_int8": after["bpc"],
+        "bpc_change": after["bpc"] - before["bpc"],
+        "bpc_change_relative": (after["bpc"] - before["bpc"]) / before["bpc"],
+    }

@@ -1,0 +1,222 @@
+"""The validation gate: the exported graph must behave like the torch model.
+
+Checks (all at batch sizes and lengths other than the traced example 2 × 5):
+- ``axes``: batch and time are symbolic in the graph;
+- ``parity``: torch vs onnxruntime logits and states from random tokens and random states;
+- ``rollout``: K single steps carrying state == one call over the K tokens (in ORT);
+- ``greedy``: greedy continuation from torch and from ORT agree token for token.
+For an int8 graph, max-abs parity is the wrong yardstick: its ``parity`` is the argmax
+agreement and cross-entropy change on real text, and greedy agreement is reported, not gated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from rnnedge.errors import ValidationError
+from rnnedge.exporter.onnx_io import symbolic_axes
+from rnnedge.nets.language_model import LanguageModel
+from rnnedge.runtime.generate import Generator
+
+PARITY_SHAPES = ((1, 1), (3, 7), (1, 64), (4, 33))  # (batch, time), none equal to (2, 5)
+FP32_TOLERANCE = 2e-4
+ROLLOUT_STEPS = 32
+GREEDY_TOKENS = 64
+INT8_MIN_AGREEMENT = 0.97
+
+
+@dataclass
+class Check:
+    """One named check: its figures and whether it passed."""
+
+    name: str
+    passed: bool
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def torch_run(
+    model: LanguageModel, tokens: np.ndarray, state: dict[str, np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The torch model on contract-layout inputs: tokens [B, T], states [B, L, H]."""
+    with torch.no_grad():
+        native = tuple(torch.from_numpy(s).transpose(0, 1).contiguous() for s in state.values())
+        logits, new_state = model(torch.from_numpy(tokens), native)
+        return logits.numpy(), [s.transpose(0, 1).numpy() for s in new_state]
+
+
+def random_state(runtime: Generator, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {
+        name: (0.5 * rng.standard_normal(value.shape)).astype(np.float32)
+        for name, value in runtime.initial_state(batch).items()
+    }
+
+
+def check_axes(model_bytes: bytes, runtime: Generator) -> Check:
+    axes = symbolic_axes(model_bytes)
+    state_ok = all(
+        axes[s.input][0] == "batch" and axes[s.output][0] == "batch"
+        for s in runtime.manifest.states
+    )
+    passed = axes["tokens"][:2] == ["batch", "time"] and axes["logits"][:2] == ["batch", "time"]
+    return Check("axes", passed and state_ok, {"shapes": axes})
+
+
+def check_parity(model: LanguageModel, runtime: Generator, rng: np.random.Generator) -> Check:
+    worst, cases = 0.0, []
+    for batch, time in PARITY_SHAPES:
+        tokens = rng.integers(0, runtime.vocab_size, size=(batch, time), dtype=np.int64)
+        state = random_state(runtime, batch, rng)
+        ort_logits, ort_state = runtime.run(tokens, state)
+        ref_logits, ref_state = torch_run(model, tokens, state)
+        diff = max(
+            [float(np.abs(ort_logits - ref_logits).max())]
+            + [
+                float(np.abs(a - b).max())
+                for a, b in zip(ort_state.values(), ref_state, strict=True)
+            ]
+        )
+        cases.append({"batch": batch, "time": time, "max_abs_diff": diff})
+        worst = max(worst, diff)
+    return Check(
+        "parity",
+        worst <= FP32_TOLERANCE,
+        {"max_abs_diff": worst, "tolerance": FP32_TOLERANCE, "cases": cases},
+    )
+
+
+def check_rollout(runtime: Generator, rng: np.random.Generator, quantized: bool) -> Check:
+    """K single steps vs one call over K tokens.
+
+    fp32 must agree to FP32_TOLERANCE. Dynamic int8 quantizes activations with a scale
+    computed per call, so a step and a whole-sequence call round differently: there the
+    gate is argmax agreement, and the max difference is reported.
+    """
+    batch = 3
+    tokens = rng.integers(0, runtime.vocab_size, size=(batch, ROLLOUT_STEPS), dtype=np.int64)
+    start = random_state(runtime, batch, rng)
+    whole_logits, whole_state = runtime.run(tokens, start)
+    state, steps = start, []
+    for t in range(ROLLOUT_STEPS):
+        logits, state = runtime.run(tokens[:, t : t + 1], state)
+        steps.append(logits)
+    stepped = np.concatenate(steps, axis=1)  # [B, K, V]
+    diff = max(
+        [float(np.abs(stepped - whole_logits).max())]
+        + [float(np.abs(state[k] - whole_state[k]).max()) for k in state]
+    )
+    agreement = float((stepped.argmax(-1) == whole_logits.argmax(-1)).mean())
+    passed = agreement >= INT8_MIN_AGREEMENT if quantized else diff <= FP32_TOLERANCE
+    return Check(
+        "rollout",
+        passed,
+        {
+            "steps": ROLLOUT_STEPS,
+            "max_abs_diff": diff,
+            "argmax_agreement": agreement,
+            "gate": "argmax agreement" if quantized else "max abs diff",
+            "tolerance": None if quantized else FP32_TOLERANCE,
+        },
+    )
+
+
+def greedy_torch(model: LanguageModel, prompt: np.ndarray, count: int) -> list[int]:
+    with torch.no_grad():
+        logits, state = model(torch.from_numpy(prompt[None, :]))
+        out = []
+        for _ in range(count):
+            token = int(logits[0, -1].argmax())
+            out.append(token)
+            logits, state = model(torch.tensor([[token]]), state)
+        return out
+
+
+def greedy_ort(runtime: Generator, prompt: np.ndarray, count: int) -> list[int]:
+    logits, state = runtime.run(prompt[None, :], runtime.initial_state(1))
+    out = []
+    for _ in range(count):
+        token = int(logits[0, -1].argmax())
+        out.append(token)
+        logits, state = runtime.run(np.array([[token]], dtype=np.int64), state)
+    return out
+
+
+def check_greedy(model: LanguageModel, runtime: Generator, prompt: np.ndarray, gate: bool) -> Check:
+    expected = greedy_torch(model, prompt, GREEDY_TOKENS)
+    got = greedy_ort(runtime, prompt, GREEDY_TOKENS)
+    agree = next(
+        (i for i, (a, b) in enumerate(zip(expected, got, strict=True)) if a != b), GREEDY_TOKENS
+    )
+    return Check(
+        "greedy",
+        agree == GREEDY_TOKENS or not gate,
+        {
+            "tokens": GREEDY_TOKENS,
+            "identical_prefix": agree,
+            "gated": gate,
+            "text": runtime.tokenizer.decode(got),
+        },
+    )
+
+
+def check_quantized_agreement(
+    model: LanguageModel, runtime: Generator, sample: np.ndarray
+) -> Check:
+    """Argmax agreement and cross-entropy change of an int8 graph vs torch on real text."""
+    tokens = sample[None, :-1]  # [1, T]
+    targets = torch.from_numpy(sample[1:])
+    ort_logits, _ = runtime.run(tokens, runtime.initial_state(1))
+    ref_logits, _ = torch_run(model, tokens, runtime.initial_state(1))
+    agreement = float((ort_logits.argmax(-1) == ref_logits.argmax(-1)).mean())
+    ce_ort = F.cross_entropy(torch.from_numpy(ort_logits[0]), targets).item()
+    ce_ref = F.cross_entropy(torch.from_numpy(ref_logits[0]), targets).item()
+    return Check(
+        "parity",
+        agreement >= INT8_MIN_AGREEMENT,
+        {
+            "argmax_agreement": agreement,
+            "min_agreement": INT8_MIN_AGREEMENT,
+            "cross_entropy_torch": ce_ref,
+            "cross_entropy_onnx": ce_ort,
+            "cross_entropy_change": ce_ort - ce_ref,
+            "chars": int(tokens.size),
+        },
+    )
+
+
+def validate(
+    model: LanguageModel,
+    model_bytes: bytes,
+    runtime: Generator,
+    prompt: np.ndarray,
+    quantized: bool,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Run every check; raise ValidationError naming the failures, else return the report."""
+    rng = np.random.default_rng(seed)
+    checks = [check_axes(model_bytes, runtime)]
+    if quantized:
+        checks.append(check_quantized_agreement(model, runtime, prompt))
+        checks.append(check_rollout(runtime, rng, quantized=True))
+    else:
+        checks.append(check_parity(model, runtime, rng))
+        checks.append(check_rollout(runtime, rng, quantized=False))
+    checks.append(check_greedy(model, runtime, prompt[:32], gate=not quantized))
+    report = {c.name: {"passed": c.passed, **c.figures} for c in checks}
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        details = "; ".join(f"{c.name}: {summarize(c)}" for c in failed)
+        raise ValidationError(
+            f"exported graph failed validation ({details}); nothing was "
+            "written. Pass --no-validate to write it anyway"
+        )
+    return report
+
+
+def summarize(check: Check) -> str:
+    keys = ("max_abs_diff", "tolerance", "argmax_agreement", "identical_prefix", "shapes")
+    return ", ".join(f"{k}={check.figures[k]}" for k in keys if k in check.figures)

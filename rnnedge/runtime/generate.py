@@ -1,0 +1,174 @@
+"""Streaming text generation and held-out evaluation with a stateful step graph.
+
+The prompt is fed in one call (prefill, ``time = len(prompt)``); each new token is then
+one call with ``time = 1``, the state carried from ``state_out.*`` to ``state_in.*``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnedge.contract import LOGITS, TOKENS
+from rnnedge.errors import InputError
+from rnnedge.runtime.sampling import SamplingConfig, sample_token
+from rnnedge.runtime.session import LoadedSession
+from rnnedge.tokenizer import CharTokenizer
+
+State = dict[str, np.ndarray]
+
+
+@dataclass
+class StopMatcher:
+    """Holds back text that might begin a stop string, so a stop string is never emitted."""
+
+    stops: tuple[str, ...]
+    pending: str = ""
+    stopped: bool = False
+
+    def feed(self, piece: str) -> str:
+        """Text that is safe to emit after adding `piece`; sets `stopped` on a match."""
+        self.pending += piece
+        hits = [self.pending.find(s) for s in self.stops if s and s in self.pending]
+        if hits:
+            self.stopped = True
+            out, self.pending = self.pending[: min(hits)], ""
+            return out
+        hold = max((self._overlap(s) for s in self.stops if s), default=0)
+        cut = len(self.pending) - hold
+        out, self.pending = self.pending[:cut], self.pending[cut:]
+        return out
+
+    def _overlap(self, stop: str) -> int:
+        """Length of the longest suffix of `pending` that is a proper prefix of `stop`."""
+        for size in range(min(len(stop) - 1, len(self.pending)), 0, -1):
+            if self.pending.endswith(stop[:size]):
+                return size
+        return 0
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+class Generator:
+    """A loaded language model: prefill, step, sample, stream, evaluate."""
+
+    def __init__(self, loaded: LoadedSession) -> None:
+        if loaded.manifest.task != "language-model":
+            raise InputError(
+                f"{loaded.path!r} is a {loaded.manifest.task} model, not a language "
+                "model; use `rnnedge infer classify`"
+            )
+        self.loaded = loaded
+        self.manifest = loaded.manifest
+        self.provider = loaded.provider
+        self.tokenizer = CharTokenizer.from_dict(loaded.manifest.tokenizer)
+        self._session = loaded.session
+        self._state_specs = loaded.manifest.states
+        self._output_names = [LOGITS] + [s.output for s in self._state_specs]
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    def initial_state(self, batch: int = 1) -> State:
+        """Each state input at its initial value, shape ``[batch, layers*dirs, hidden]``."""
+        return {
+            s.input: np.full([batch, *s.shape[1:]], s.initial_value, dtype=np.float32)
+            for s in self._state_specs
+        }
+
+    def run(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        """tokens int64 [B, T] + state → logits float32 [B, T, V] and the next state."""
+        feeds = {TOKENS: tokens, **state}
+        logits, *states = self._session.run(self._output_names, feeds)
+        return logits, {
+            spec.input: value for spec, value in zip(self._state_specs, states, strict=True)
+        }
+
+    def encode_prompt(self, prompt: str, unknown: str | None = None) -> np.ndarray:
+        tokenizer = self.tokenizer.with_policy(unknown) if unknown else self.tokenizer
+        ids = tokenizer.encode(prompt)
+        if ids.size == 0:
+            # An empty prompt starts a fresh line when the vocabulary has one (verse/line
+            # corpora), which is what the model saw at the start of most training windows.
+            if "\n" not in self.tokenizer.vocab:
+                raise InputError(
+                    "the prompt is empty (after dropping unknown characters); "
+                    "give --prompt some text"
+                )
+            ids = self.tokenizer.encode("\n")
+        return ids
+
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int = 200,
+        sampling: SamplingConfig | None = None,
+        seed: int | None = None,
+        stop: tuple[str, ...] = (),
+        unknown: str | None = None,
+    ) -> Iterator[str]:
+        """Yield generated text piece by piece (the prompt itself is not repeated)."""
+        sampling = sampling or SamplingConfig(**self.manifest.sampling)
+        sampling.check()
+        if max_new_tokens < 0:
+            raise InputError(f"--max-new-tokens must be >= 0, got {max_new_tokens}")
+        rng = np.random.default_rng(seed)
+        ids = self.encode_prompt(prompt, unknown)
+        logits, state = self.run(ids[None, :], self.initial_state(1))  # prefill: [1, T, V]
+        last = logits[0, -1]
+        matcher = StopMatcher(tuple(stop))
+        step_tokens = np.zeros((1, 1), dtype=np.int64)
+        vocab = self.tokenizer.vocab
+        for _ in range(max_new_tokens):
+            token = sample_token(last, sampling, rng)
+            text = matcher.feed(vocab[token])
+            if text:
+                yield text
+            if matcher.stopped:
+                return
+            step_tokens[0, 0] = token
+            logits, state = self.run(step_tokens, state)
+            last = logits[0, -1]
+        tail = matcher.flush()
+        if tail:
+            yield tail
+
+    def evaluate(self, text: str, streams: int = 32, chunk: int = 256) -> dict[str, float]:
+        """Loss, perplexity and bits/char of `text`: `streams` slices read in chunks, state carried.
+
+        Reads text exactly as training's held-out evaluation does, so the numbers compare.
+        """
+        ids = self.tokenizer.with_policy("skip").encode(text)
+        if ids.size < 3:
+            raise InputError("evaluation text has fewer than 3 known characters; give more text")
+        streams = max(1, min(streams, (ids.size - 1) // 2))
+        length = (ids.size - 1) // streams
+        inputs = ids[: streams * length].reshape(streams, length)  # [S, L]
+        targets = ids[1 : streams * length + 1].reshape(streams, length)  # [S, L]
+        state, total = self.initial_state(streams), 0.0
+        for start in range(0, length, chunk):
+            logits, state = self.run(inputs[:, start : start + chunk], state)  # [S, t, V]
+            total += cross_entropy_sum(logits, targets[:, start : start + chunk])
+        nats = total / inputs.size
+        return {
+            "loss": nats,
+            "perplexity": math.exp(nats),
+            "bpc": nats / math.log(2),
+            "chars": int(inputs.size),
+            "skipped_chars": int(len(text) - ids.size),
+        }
+
+
+def cross_entropy_sum(logits: np.ndarray, targets: np.ndarray) -> float:
+    """Sum over all positions of -log softmax(logits)[target]; logits [..., V], targets [...]."""
+    logits = logits.astype(np.float64)
+    peak = logits.max(axis=-1, keepdims=True)
+    log_norm = np.log(np.exp(logits - peak).sum(axis=-1)) + peak[..., 0]
+    picked = np.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+    return float((log_norm - picked).sum())
