@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -28,6 +29,9 @@ class RichTrainReporter(TrainReporter):
         )
         self.task = None
         self.smoothed = math.nan
+        # Without a terminal the bar cannot redraw: log a plain line now and then instead.
+        self.plain_every_s = None if stderr.is_terminal else 60.0
+        self.last_plain = time.monotonic()
 
     def start(self, total_steps: int, start_step: int, info: dict[str, Any]) -> None:
         stderr.print(

@@ -1,0 +1,69 @@
+"""Shared fixtures: a small text the tests write, and one tiny trained + exported model.
+
+The tiny model (LSTM 2 × 32 on ~20 kB of generated verse-like text, 30 steps) trains and
+exports in a few seconds and is reused by every test that needs a real model file.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+WORDS = ("and the lord said unto moses behold i will send thee into the land of "
+         "israel that they may know my name for ever and ever").split()
+
+
+def make_text(chars: int, seed: int = 0) -> str:
+    """Deterministic verse-like lines of lowercase words (vocabulary: a-z, space, '.', newline)."""
+    rng = random.Random(seed)
+    lines, size = [], 0
+    while size < chars:
+        line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 14))) + "."
+        lines.append(line)
+        size += len(line) + 1
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "corpus.txt"
+    path.write_text(make_text(20_000))
+    return path
+
+
+def train_tiny(text: Path, out: Path, **overrides) -> Path:
+    """Train a tiny LM quietly and return its last checkpoint."""
+    from rnnedge.train.lm import LMTrainConfig, fit
+
+    options = dict(text=str(text), out=str(out), hidden=32, layers=2, embed_dim=16,
+                   batch_size=8, seq_len=32, steps=30, eval_every=15, checkpoint_every=15,
+                   threads=1, seed=0)
+    options.update(overrides)
+    fit(LMTrainConfig(**options))
+    return Path(out) / "last.pt"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tiny(corpus, tmp_path_factory.mktemp("run"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_checkpoint: Path, corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from rnnedge.exporter import export_checkpoint
+
+    path = tmp_path_factory.mktemp("model") / "tiny.onnx"
+    export_checkpoint(tiny_checkpoint, path, heldout=corpus)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_int8(tiny_checkpoint: Path, corpus: Path,
+                    tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from rnnedge.exporter import export_checkpoint
+
+    path = tmp_path_factory.mktemp("model8") / "tiny-int8.onnx"
+    export_checkpoint(tiny_checkpoint, path, quantize="int8", heldout=corpus)
+    return path
