@@ -69,9 +69,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on 
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 ThreadsOpt = Annotated[
     int | None,
-    typer.Option(
-        help="onnxruntime intra-op threads (default 1, or $RNNEDGE_THREADS)."
-    ),
+    typer.Option(help="onnxruntime intra-op threads (default 1, or $RNNEDGE_THREADS)."),
 ]
 
 
@@ -178,27 +176,28 @@ def generate_command(
     max_new_tokens: int = 200,
     temperature: Annotated[
         float | None,
-        typer.Option(
-            help="0 = greedy; default from the model."
-        ),
+        typer.Option(help="0 = greedy; default from the model."),
     ] = None,
     top_k: Annotated[int, typer.Option(help="Sample from the k most likely; 0 = all.")] = 0,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass; 1 = off.")] = 1.0,
     seed: Annotated[Optional[int], typer.Option(help="Same seed, same text.")] = None,  # noqa: UP045
     stop: Annotated[
         list[str] | None,
-        typer.Option(
-            help="Stop before this string (repeatable)."
-        ),
+        typer.Option(help="Stop before this string (repeatable)."),
     ] = None,
     unknown: Annotated[
         str | None,
-        typer.Option(
-            help="Prompt characters outside the vocabulary: error (default) or skip."
-        ),
+        typer.Option(help="Prompt characters outside the vocabulary: error (default) or skip."),
     ] = None,
     echo: Annotated[bool, typer.Option(help="Print the prompt before the continuation.")] = True,
     stats: Annotated[bool, typer.Option(help="Tokens/s and provider on stderr.")] = False,
+    num_streams: Annotated[
+        int,
+        typer.Option(
+            help="Generate N streams together in one batched call per token "
+            "(seeds SEED, SEED+1, …); each is printed when it finishes."
+        ),
+    ] = 1,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
@@ -213,6 +212,20 @@ def generate_command(
         top_k=top_k,
         top_p=top_p,
     )
+    if num_streams != 1:
+        run_streams(
+            generator,
+            prompt,
+            num_streams,
+            max_new_tokens,
+            sampling,
+            seed,
+            tuple(stop or ()),
+            unknown,
+            json_out,
+            stats,
+        )
+        return
     began = time.perf_counter()
     pieces = generator.generate(
         prompt,
@@ -247,6 +260,54 @@ def generate_command(
         stderr.print(
             f"{count} characters in {seconds:.3f} s ({count / seconds:,.0f} tokens/s "
             f"incl. prefill) on {generator.provider}"
+        )
+
+
+def run_streams(
+    generator: Any,
+    prompt: str,
+    count: int,
+    max_new_tokens: int,
+    sampling: Any,
+    seed: int | None,
+    stop: tuple[str, ...],
+    unknown: str | None,
+    json_out: bool,
+    stats: bool,
+) -> None:
+    """`--num-streams`: N generations in one batch; each printed (or collected) when done."""
+    from rnnedge.runtime.streams import StreamBatch
+
+    if count < 1:
+        raise RnnedgeError(f"--num-streams must be at least 1, got {count}")
+    began = time.perf_counter()
+    batch = StreamBatch(generator)
+    for index in range(count):
+        batch.add(
+            prompt, max_new_tokens, sampling, None if seed is None else seed + index, stop, unknown
+        )
+    texts = {index: "" for index in range(count)}
+    for index, text in batch.run():
+        texts[index] += text
+    seconds = time.perf_counter() - began
+    if json_out:
+        print_json(
+            {
+                "prompt": prompt,
+                "streams": [texts[i] for i in range(count)],
+                "provider": generator.provider,
+                "seconds": seconds,
+            }
+        )
+        return
+    for index in range(count):
+        sys.stdout.write(f"--- stream {index} ---\n{prompt}{texts[index]}\n")
+    sys.stdout.flush()
+    if stats:
+        total = sum(len(t) for t in texts.values())
+        stderr.print(
+            f"{count} streams, {total} characters in {seconds:.3f} s "
+            f"({total / seconds:,.0f} tokens/s in total) on {generator.provider}"
         )
 
 

@@ -11,8 +11,34 @@ from pathlib import Path
 
 import pytest
 
-WORDS = ("and the lord said unto moses behold i will send thee into the land of "
-         "israel that they may know my name for ever and ever").split()
+WORDS = [
+    "and",
+    "the",
+    "lord",
+    "said",
+    "unto",
+    "moses",
+    "behold",
+    "i",
+    "will",
+    "send",
+    "thee",
+    "into",
+    "the",
+    "land",
+    "of",
+    "israel",
+    "that",
+    "they",
+    "may",
+    "know",
+    "my",
+    "name",
+    "for",
+    "ever",
+    "and",
+    "ever",
+]
 
 
 def make_text(chars: int, seed: int = 0) -> str:
@@ -37,9 +63,20 @@ def train_tiny(text: Path, out: Path, **overrides) -> Path:
     """Train a tiny LM quietly and return its last checkpoint."""
     from rnnedge.train.lm import LMTrainConfig, fit
 
-    options = dict(text=str(text), out=str(out), hidden=32, layers=2, embed_dim=16,
-                   batch_size=8, seq_len=32, steps=30, eval_every=15, checkpoint_every=15,
-                   threads=1, seed=0)
+    options = dict(
+        text=str(text),
+        out=str(out),
+        hidden=32,
+        layers=2,
+        embed_dim=16,
+        batch_size=8,
+        seq_len=32,
+        steps=30,
+        eval_every=15,
+        checkpoint_every=15,
+        threads=1,
+        seed=0,
+    )
     options.update(overrides)
     fit(LMTrainConfig(**options))
     return Path(out) / "last.pt"
@@ -51,7 +88,9 @@ def tiny_checkpoint(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tiny_checkpoint: Path, corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_model(
+    tiny_checkpoint: Path, corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     from rnnedge.exporter import export_checkpoint
 
     path = tmp_path_factory.mktemp("model") / "tiny.onnx"
@@ -60,8 +99,9 @@ def tiny_model(tiny_checkpoint: Path, corpus: Path, tmp_path_factory: pytest.Tem
 
 
 @pytest.fixture(scope="session")
-def tiny_model_int8(tiny_checkpoint: Path, corpus: Path,
-                    tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_model_int8(
+    tiny_checkpoint: Path, corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     from rnnedge.exporter import export_checkpoint
 
     path = tmp_path_factory.mktemp("model8") / "tiny-int8.onnx"

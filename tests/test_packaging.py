@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
+import tomllib
 from typer.testing import CliRunner
 
 from rnnedge import doctor
@@ -29,8 +29,9 @@ def test_base_install_has_no_onnxruntime_and_each_extra_exactly_one():
 
 
 def test_torch_range_admits_the_local_cpu_wheel_and_nothing_newer():
-    torch_pin = next(r for r in PYPROJECT["project"]["optional-dependencies"]["train"]
-                     if r.startswith("torch"))
+    torch_pin = next(
+        r for r in PYPROJECT["project"]["optional-dependencies"]["train"] if r.startswith("torch")
+    )
     assert "<=2.13.0" in torch_pin
 
 

@@ -12,6 +12,7 @@ import pytest
 from rnnedge.runtime import load
 from rnnedge.runtime.generate import StopMatcher
 from rnnedge.runtime.sampling import SamplingConfig, nucleus, sample_token
+from rnnedge.runtime.streams import StreamBatch
 from rnnedge.train.checkpoint import load_checkpoint
 
 # Makes `import torch` fail in the child, as in an install without the train extra.
@@ -42,23 +43,29 @@ print(len(text), "torch" in sys.modules)
 
 
 def test_cli_generate_works_where_torch_cannot_be_imported(tiny_model):
-    code = BLOCK_TORCH + f"""
+    code = (
+        BLOCK_TORCH
+        + f"""
 sys.argv = ["rnnedge", "infer", "generate", {str(tiny_model)!r}, "--prompt", "the lord",
             "--max-new-tokens", "12", "--seed", "1"]
 from rnnedge.cli import main
 main()
 """
+    )
     result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("the lord") and len(result.stdout.strip()) == 8 + 12
 
 
 def test_train_without_torch_says_what_to_install(tmp_path):
-    code = BLOCK_TORCH + """
+    code = (
+        BLOCK_TORCH
+        + """
 sys.argv = ["rnnedge", "train", "lm", "--text", "x.txt"]
 from rnnedge.cli import main
 main()
 """
+    )
     result = run_python(code)
     assert result.returncode == 1
     assert "pip install 'rnnedge[train]'" in result.stderr and "Traceback" not in result.stderr
@@ -82,7 +89,9 @@ def test_runtime_eval_matches_training_eval(tiny_model, tiny_checkpoint, corpus)
     payload = load_checkpoint(tiny_checkpoint)
     text = corpus.read_text()
     tail = text[round(len(text) * 0.9) :]
-    assert load(tiny_model).evaluate(tail)["bpc"] == pytest.approx(payload["valid"]["bpc"], abs=1e-4)
+    assert load(tiny_model).evaluate(tail)["bpc"] == pytest.approx(
+        payload["valid"]["bpc"], abs=1e-4
+    )
 
 
 def test_same_seed_same_text_and_greedy_is_deterministic(tiny_model):
@@ -100,8 +109,10 @@ def test_sampling_truncation():
     top2 = {sample_token(logits, SamplingConfig(top_k=2), rng) for _ in range(300)}
     assert top2 == {0, 1}
     np.testing.assert_allclose(nucleus(np.array([0.5, 0.3, 0.15, 0.05]), 0.7), [0.625, 0.375, 0, 0])
-    draws = np.bincount([sample_token(logits, SamplingConfig(), rng) for _ in range(4000)],
-                        minlength=4) / 4000
+    draws = (
+        np.bincount([sample_token(logits, SamplingConfig(), rng) for _ in range(4000)], minlength=4)
+        / 4000
+    )
     np.testing.assert_allclose(draws, [0.5, 0.3, 0.15, 0.05], atol=0.03)
 
 
@@ -132,3 +143,28 @@ def test_embedding_api_generate_streams_pieces(tiny_model):
     pieces = list(rnnedge.load(tiny_model).generate("the", max_new_tokens=10, seed=0))
     assert len(pieces) == 10 and all(isinstance(p, str) for p in pieces)
     assert json.loads(load(tiny_model).manifest.to_json())["task"] == "language-model"
+
+
+def test_batched_streams_equal_each_stream_alone_with_joins_and_leaves(tiny_model):
+    generator = load(tiny_model)
+    settings = [  # (max_new_tokens, sampling, seed, stop): each stream its own
+        (25, SamplingConfig(temperature=0.9), 1, ()),
+        (8, SamplingConfig(temperature=0.0), 2, ()),
+        (40, SamplingConfig(temperature=1.0, top_k=5), 3, ()),
+        (30, SamplingConfig(temperature=0.7, top_p=0.8), 4, ("lord",)),
+    ]
+    batch, texts = StreamBatch(generator), {}
+    for tokens, sampling, seed, stop in settings[:2]:
+        batch.add("the", tokens, sampling, seed, stop)
+    for _ in range(5):  # two streams run alone for a while, then two more join
+        for stream_id, text in batch.step().items():
+            texts[stream_id] = texts.get(stream_id, "") + text
+    for tokens, sampling, seed, stop in settings[2:]:
+        batch.add("and", tokens, sampling, seed, stop)
+    for stream_id, text in batch.run():
+        texts[stream_id] = texts.get(stream_id, "") + text
+    alone = {
+        i: "".join(generator.generate("the" if i < 2 else "and", *settings[i])) for i in range(4)
+    }
+    assert texts == alone and len(batch) == 0
+    assert len(texts[0]) == 25 and len(texts[1]) == 8

@@ -31,10 +31,14 @@ def same_weights(a: Path, b: Path) -> bool:
 def test_heldout_is_the_tail_and_never_in_training_batches():
     ids = np.arange(1000)
     split = split_tail(ids, 0.1)
-    assert split.train.tolist() == list(range(900)) and split.valid.tolist() == list(range(900, 1000))
-    batcher = RandomWindows(split.train, batch=16, seq_len=20, generator=torch.Generator().manual_seed(0))
+    assert split.train.tolist() == list(range(900)) and split.valid.tolist() == list(
+        range(900, 1000)
+    )
+    batcher = RandomWindows(
+        split.train, batch=16, seq_len=20, generator=torch.Generator().manual_seed(0)
+    )
     for _ in range(50):
-        inputs, targets, reset = batcher.next_batch()
+        _, targets, reset = batcher.next_batch()
         assert reset and int(targets.max()) < 900
 
 
@@ -63,12 +67,24 @@ def test_same_seed_same_weights(corpus, tmp_path, batching):
     assert same_weights(a, b) and not same_weights(a, c)
 
 
-@pytest.mark.parametrize(("cell", "optimizer", "embed_dim"),
-                         [("rnn", "sgd", 0), ("gru", "adam", 8), ("lstm", "adamw", 0)])
+@pytest.mark.parametrize(
+    ("cell", "optimizer", "embed_dim"),
+    [("rnn", "sgd", 0), ("gru", "adam", 8), ("lstm", "adamw", 0)],
+)
 def test_cells_and_optimizers_learn(corpus, tmp_path, cell, optimizer, embed_dim):
     lr = 1.0 if optimizer == "sgd" else 3e-2
-    train_tiny(corpus, tmp_path, cell=cell, optimizer=optimizer, embed_dim=embed_dim, lr=lr,
-               steps=40, eval_every=20, schedule="cosine", warmup_steps=5)
+    train_tiny(
+        corpus,
+        tmp_path,
+        cell=cell,
+        optimizer=optimizer,
+        embed_dim=embed_dim,
+        lr=lr,
+        steps=40,
+        eval_every=20,
+        schedule="cosine",
+        warmup_steps=5,
+    )
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [20, 40]
     vocab = torch.load(tmp_path / "last.pt", weights_only=True)["model_config"]["vocab_size"]
@@ -97,8 +113,11 @@ def run_training(corpus: Path, out: Path, batching: str, kill_at: int | None = N
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     if kill_at:
         env[KILL_AT_STEP_ENV] = str(kill_at)
-    return subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, str(corpus), str(out), batching],
-                          env=env, capture_output=True).returncode
+    return subprocess.run(
+        [sys.executable, "-c", TRAIN_SCRIPT, str(corpus), str(out), batching],
+        env=env,
+        capture_output=True,
+    ).returncode
 
 
 @pytest.mark.parametrize("batching", ["random", "sequential"])
@@ -110,6 +129,8 @@ def test_resume_after_kill_loses_nothing(corpus, tmp_path, batching):
     assert run_training(corpus, tmp_path / "killed", batching) == 0
     assert run_training(corpus, tmp_path / "unbroken", batching) == 0
     assert same_weights(tmp_path / "killed" / "last.pt", tmp_path / "unbroken" / "last.pt")
-    steps = [json.loads(line)["step"] for line in
-             (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    steps = [
+        json.loads(line)["step"]
+        for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert steps == [8, 16, 24]  # no duplicated records after the resume

@@ -54,6 +54,34 @@ class StopMatcher:
         return out
 
 
+@dataclass
+class Stream:
+    """One generation's own settings and progress: sampling, RNG, stop strings, budget."""
+
+    sampling: SamplingConfig
+    rng: np.random.Generator
+    matcher: StopMatcher
+    remaining: int
+    vocab: list[str]
+    last_logits: np.ndarray  # [V], the prediction for the next token
+    done: bool = False
+
+    def __post_init__(self) -> None:
+        self.done = self.remaining <= 0
+
+    def advance(self) -> tuple[int, str]:
+        """Sample the next token; return it and the text now safe to emit (may be empty)."""
+        token = sample_token(self.last_logits, self.sampling, self.rng)
+        self.remaining -= 1
+        text = self.matcher.feed(self.vocab[token])
+        if self.matcher.stopped:
+            self.done = True
+        elif self.remaining <= 0:
+            self.done = True
+            text += self.matcher.flush()
+        return token, text
+
+
 class Generator:
     """A loaded language model: prefill, step, sample, stream, evaluate."""
 
@@ -104,6 +132,32 @@ class Generator:
             ids = self.tokenizer.encode("\n")
         return ids
 
+    def start_stream(
+        self,
+        prompt: str,
+        max_new_tokens: int = 200,
+        sampling: SamplingConfig | None = None,
+        seed: int | None = None,
+        stop: tuple[str, ...] = (),
+        unknown: str | None = None,
+    ) -> tuple[Stream, State]:
+        """Prefill `prompt` in one call; the stream holds its own sampling, RNG and stops."""
+        sampling = sampling or SamplingConfig(**self.manifest.sampling)
+        sampling.check()
+        if max_new_tokens < 0:
+            raise InputError(f"--max-new-tokens must be >= 0, got {max_new_tokens}")
+        ids = self.encode_prompt(prompt, unknown)
+        logits, state = self.run(ids[None, :], self.initial_state(1))  # prefill: [1, T, V]
+        stream = Stream(
+            sampling,
+            np.random.default_rng(seed),
+            StopMatcher(tuple(stop)),
+            max_new_tokens,
+            self.tokenizer.vocab,
+            logits[0, -1],
+        )
+        return stream, state
+
     def generate(
         self,
         prompt: str,
@@ -114,30 +168,17 @@ class Generator:
         unknown: str | None = None,
     ) -> Iterator[str]:
         """Yield generated text piece by piece (the prompt itself is not repeated)."""
-        sampling = sampling or SamplingConfig(**self.manifest.sampling)
-        sampling.check()
-        if max_new_tokens < 0:
-            raise InputError(f"--max-new-tokens must be >= 0, got {max_new_tokens}")
-        rng = np.random.default_rng(seed)
-        ids = self.encode_prompt(prompt, unknown)
-        logits, state = self.run(ids[None, :], self.initial_state(1))  # prefill: [1, T, V]
-        last = logits[0, -1]
-        matcher = StopMatcher(tuple(stop))
-        step_tokens = np.zeros((1, 1), dtype=np.int64)
-        vocab = self.tokenizer.vocab
-        for _ in range(max_new_tokens):
-            token = sample_token(last, sampling, rng)
-            text = matcher.feed(vocab[token])
+        stream, state = self.start_stream(prompt, max_new_tokens, sampling, seed, stop, unknown)
+        step_tokens = np.zeros((1, 1), dtype=np.int64)  # reused: no allocation per token
+        while not stream.done:
+            token, text = stream.advance()
             if text:
                 yield text
-            if matcher.stopped:
+            if stream.done:
                 return
             step_tokens[0, 0] = token
-            logits, state = self.run(step_tokens, state)
-            last = logits[0, -1]
-        tail = matcher.flush()
-        if tail:
-            yield tail
+            logits, state = self.run(step_tokens, state)  # [1, 1, V]
+            stream.last_logits = logits[0, -1]
 
     def evaluate(self, text: str, streams: int = 32, chunk: int = 256) -> dict[str, float]:
         """Loss, perplexity and bits/char of `text`: `streams` slices read in chunks, state carried.

@@ -1,0 +1,77 @@
+"""Many independent generations stepped together in one batched call per token.
+
+Each stream keeps its own state rows, sampling settings, seed and stop strings; streams
+join (prefilled alone, then their state rows appended) and leave (rows dropped) at any
+step. A stream's text is the same as generating it alone with the same seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from rnnedge.runtime.generate import Generator, State, Stream
+from rnnedge.runtime.sampling import SamplingConfig
+
+
+class StreamBatch:
+    """A dynamic batch of streams over one model."""
+
+    def __init__(self, generator: Generator) -> None:
+        self.generator = generator
+        self.ids: list[int] = []
+        self.streams: list[Stream] = []
+        self.state: State = generator.initial_state(0)  # [0, L, H] per state
+        self._next_id = 0
+
+    def __len__(self) -> int:
+        return len(self.streams)
+
+    def add(
+        self,
+        prompt: str,
+        max_new_tokens: int = 200,
+        sampling: SamplingConfig | None = None,
+        seed: int | None = None,
+        stop: tuple[str, ...] = (),
+        unknown: str | None = None,
+    ) -> int:
+        """Prefill a new stream and add it to the batch; returns its id."""
+        stream, state = self.generator.start_stream(
+            prompt, max_new_tokens, sampling, seed, stop, unknown
+        )
+        stream_id, self._next_id = self._next_id, self._next_id + 1
+        if not stream.done:
+            self.ids.append(stream_id)
+            self.streams.append(stream)
+            self.state = {k: np.concatenate([self.state[k], state[k]]) for k in self.state}
+        return stream_id
+
+    def step(self) -> dict[int, str]:
+        """Advance every stream by one token: {stream id: text emitted} (finished ones leave)."""
+        if not self.streams:
+            return {}
+        tokens = np.empty((len(self.streams), 1), dtype=np.int64)  # [B, 1]
+        emitted, keep = {}, []
+        for row, (stream_id, stream) in enumerate(zip(self.ids, self.streams, strict=True)):
+            tokens[row, 0], text = stream.advance()
+            if text:
+                emitted[stream_id] = text
+            if not stream.done:
+                keep.append(row)
+        if len(keep) < len(self.streams):
+            tokens = tokens[keep]
+            self.state = {k: v[keep] for k, v in self.state.items()}
+            self.ids = [self.ids[r] for r in keep]
+            self.streams = [self.streams[r] for r in keep]
+        if self.streams:
+            logits, self.state = self.generator.run(tokens, self.state)  # [B, 1, V]
+            for row, stream in enumerate(self.streams):
+                stream.last_logits = logits[row, -1]
+        return emitted
+
+    def run(self) -> Iterator[tuple[int, str]]:
+        """Step until every stream is done, yielding (stream id, text) as text is made."""
+        while self.streams:
+            yield from self.step().items()
