@@ -372,6 +372,31 @@ def eval_command(
     )
 
 
+@app.command("bench")
+def bench_command(
+    model: ModelArg = None,
+    steps: Annotated[int, typer.Option(help="Timed steps at batch 1.")] = 200,
+    cold: Annotated[bool, typer.Option(help="Also time fresh-process cold starts.")] = True,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Step latency, batched-stream throughput, prefill and cold start of one model."""
+    from rnnedge.bench import bench_generator, cold_start
+    from rnnedge.render import bench_table
+    from rnnedge.runtime import load
+
+    generator = load(model, device=device, threads=threads)
+    with stderr.status("measuring…"):
+        report = bench_generator(generator, steps=steps)
+        report["provider"] = generator.provider
+        report["cold_start"] = cold_start(model) if cold else None
+    if json_out:
+        print_json(report)
+    else:
+        stdout.print(bench_table(report))
+
+
 @app.command("doctor")
 def doctor_command(json_out: JsonOpt = False) -> None:
     """Check the installation: onnxruntime build(s), providers, torch, the default model."""

@@ -34,7 +34,7 @@ CELL_STATES = {"rnn": ("h",), "gru": ("h",), "lstm": ("h", "c")}
 
 
 def state_names(cell: str) -> tuple[list[str], list[str]]:
-    """Input and output state tensor names for a cell type, in matching sorted order."""
+    """Input and output state tensor names for a cell type, in torch's order (h, then c)."""
     keys = CELL_STATES[cell]
     return [STATE_IN_PREFIX + k for k in keys], [STATE_OUT_PREFIX + k for k in keys]
 
@@ -90,6 +90,10 @@ class Manifest:
             raise ModelError(
                 f"model manifest is not valid JSON ({exc.msg}); re-export the model"
             ) from None
+        if not isinstance(data, dict):
+            raise ModelError(
+                f"model manifest is JSON {type(data).__name__}, not an object; re-export the model"
+            )
         check_schema_version(str(data.get("schema_version", "")))
         try:
             data["inputs"] = [TensorSpec(**t) for t in data["inputs"]]
@@ -109,7 +113,9 @@ def check_schema_version(version: str) -> None:
     try:
         major = int(version.split(".")[0])
     except ValueError:
-        raise ModelError(f"model manifest has no readable schema_version ({version!r})") from None
+        raise ModelError(
+            f"model manifest has no readable schema_version ({version!r}); re-export the model"
+        ) from None
     if major not in (current_major, current_major - 1):
         raise ModelError(
             f"model manifest schema {version} is not readable by this rnnedge (reads "

@@ -100,3 +100,36 @@ def doctor_table(report: dict[str, Any]) -> Table:
         ("problems", "\n".join(report["problems"]) or "none"),
     ]
     return key_value_table("rnnedge doctor", rows)
+
+
+def bench_table(report: dict[str, Any]) -> Table:
+    """`rnnedge bench`: one row per figure, medians (p90) and throughputs."""
+    step = report["step_batch1"]
+    rows = [
+        ("provider", report["provider"]),
+        (
+            "step, batch 1",
+            f"{step['median'] * 1e6:,.0f} µs median, {step['p90'] * 1e6:,.0f} µs "
+            f"p90 ({1 / step['median']:,.0f} tokens/s)",
+        ),
+    ]
+    for batch, figures in report["streams"].items():
+        rows.append(
+            (
+                f"{batch} streams",
+                f"{figures['tokens_per_s']:,.0f} tokens/s in total "
+                f"({figures['median'] * 1e3:.2f} ms a step)",
+            )
+        )
+    prefill = report["prefill"]
+    rows.append((f"prefill {prefill['length']}", f"{prefill['tokens_per_s']:,.0f} tokens/s"))
+    if report.get("cold_start"):
+        cold = report["cold_start"]
+        rows.append(
+            (
+                "cold start",
+                f"{cold['median_s']:.3f} s median of {cold['runs']}, peak RSS "
+                f"{cold['peak_rss_mb']:.0f} MB",
+            )
+        )
+    return key_value_table("rnnedge bench", rows)

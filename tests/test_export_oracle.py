@@ -18,9 +18,9 @@ import onnx
 import onnx.numpy_helper
 import pytest
 import torch
+
 from conftest import make_text, train_tiny
 from numpy_rnn import gru, lstm, rnn
-
 from rnnedge.contract import STATE_IN_PREFIX, STATE_OUT_PREFIX, TOKENS
 from rnnedge.exporter import export_checkpoint
 from rnnedge.runtime.generate import Generator

@@ -14,6 +14,7 @@ import onnx.helper
 import onnx.numpy_helper
 import onnxruntime as ort
 import pytest
+
 from numpy_rnn import gru, lstm, rnn
 
 ORACLES: dict[str, Callable[..., tuple[np.ndarray, ...]]] = {

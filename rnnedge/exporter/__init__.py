@@ -66,8 +66,6 @@ def build_manifest(
     payload: dict[str, Any],
     model: LanguageModel,
     tokenizer: CharTokenizer,
-    quantization: str | None,
-    recipe: str | None,
 ) -> Manifest:
     config = model.config
     state_shape: list[int | str] = ["batch", config.layers, config.hidden]
@@ -107,8 +105,7 @@ def build_manifest(
             "onnxruntime": ort.__version__,
             "opset": OPSET,
             "exporter": "torch.onnx.export(dynamo=False)",
-            "quantization": quantization,
-            "recipe": recipe,
+            "quantization": None,
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     )
@@ -132,16 +129,37 @@ def export_checkpoint(
     recipe: str | None = None,
 ) -> ExportResult:
     """Checkpoint → validated ONNX file at `output` (int8 weights with ``quantize='int8'``)."""
+    payload = load_checkpoint(checkpoint)
+    provenance = {
+        "checkpoint": Path(checkpoint).name,
+        "checkpoint_step": payload.get("step"),
+        "recipe": recipe,
+    }
+    model_bytes, manifest = export_payload(
+        payload, quantize, heldout_text(payload, heldout), run_validation, provenance
+    )
+    write_bytes_atomic(output, model_bytes)
+    return ExportResult(Path(output), manifest, len(model_bytes))
+
+
+def export_payload(
+    payload: dict[str, Any],
+    quantize: str | None = None,
+    text: str | None = None,
+    run_validation: bool = True,
+    provenance: dict[str, Any] | None = None,
+) -> tuple[bytes, Manifest]:
+    """A checkpoint's contents → (validated ONNX bytes, manifest); writes nothing.
+
+    `text` is held-out text for the int8 quality change and a realistic validation prompt.
+    """
     if quantize not in QUANTIZATIONS:
         raise InputError(f"--quantize must be int8 (or omitted), got {quantize!r}")
-    payload = load_checkpoint(checkpoint)
     model = load_language_model(payload)
     tokenizer = CharTokenizer.from_dict(payload["tokenizer"])
-    text = heldout_text(payload, heldout)
     prompt = validation_prompt(tokenizer, text, model.config.vocab_size)
-
-    manifest = build_manifest(payload, model, tokenizer, None, recipe)
-    manifest.export.update(checkpoint=Path(checkpoint).name, checkpoint_step=payload.get("step"))
+    manifest = build_manifest(payload, model, tokenizer)
+    manifest.export.update(provenance or {})
     fp32_bytes = with_manifest(export_step_graph(model), manifest)
     report: dict[str, Any] = {"structure": check_model(fp32_bytes)}
     fp32 = Generator(open_session(fp32_bytes, device="cpu"))
@@ -161,9 +179,7 @@ def export_checkpoint(
         final_bytes = int8_bytes
     report["validated"] = run_validation
     manifest.validation = report
-    final_bytes = with_manifest(final_bytes, manifest)
-    write_bytes_atomic(output, final_bytes)
-    return ExportResult(Path(output), manifest, len(final_bytes))
+    return with_manifest(final_bytes, manifest), manifest
 
 
 def quality_change(fp32: Generator, int8: Generator, text: str) -> dict[str, Any]:

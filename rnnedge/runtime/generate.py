@@ -167,8 +167,14 @@ class Generator:
         stop: tuple[str, ...] = (),
         unknown: str | None = None,
     ) -> Iterator[str]:
-        """Yield generated text piece by piece (the prompt itself is not repeated)."""
+        """Generated text piece by piece (the prompt itself is not repeated).
+
+        Checks and the prefill run now, so bad input fails before any text is emitted.
+        """
         stream, state = self.start_stream(prompt, max_new_tokens, sampling, seed, stop, unknown)
+        return self._pieces(stream, state)
+
+    def _pieces(self, stream: Stream, state: State) -> Iterator[str]:
         step_tokens = np.zeros((1, 1), dtype=np.int64)  # reused: no allocation per token
         while not stream.done:
             token, text = stream.advance()

@@ -1,0 +1,5 @@
+"""`python -m rnnedge` runs the CLI."""
+
+from rnnedge.cli import main
+
+main()

@@ -1,0 +1,115 @@
+"""Runtime measurements (no torch): step latency, batched streams, prefill, cold start.
+
+Medians and 90th percentiles over repeated calls after a warm-up; the state is carried
+between steps exactly as in generation. `benchmarks/run.py` builds the project report on
+these, adding torch eager and the hardware floors.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnedge.runtime.generate import Generator
+
+STREAM_BATCHES = (1, 8, 64, 256)
+
+
+def timed(fn: Callable[[], Any], repeats: int, warmup: int = 10) -> np.ndarray:
+    """Wall seconds of `repeats` calls of `fn` after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    samples = np.empty(repeats)
+    for i in range(repeats):
+        began = time.perf_counter()
+        fn()
+        samples[i] = time.perf_counter() - began
+    return samples
+
+
+def summary(samples: np.ndarray) -> dict[str, float]:
+    return {
+        "median": float(np.median(samples)),
+        "p90": float(np.percentile(samples, 90)),
+        "runs": int(samples.size),
+    }
+
+
+def step_seconds(
+    run: Callable, initial_state: Any, batch: int, vocab: int, repeats: int
+) -> np.ndarray:
+    """Seconds per streaming step of `batch` streams; `run(tokens, state) -> (logits, state)`."""
+    tokens = np.random.default_rng(0).integers(0, vocab, size=(batch, 1), dtype=np.int64)
+    state = [initial_state]
+
+    def one_step() -> None:
+        _, state[0] = run(tokens, state[0])
+
+    return timed(one_step, repeats)
+
+
+def bench_generator(
+    generator: Generator,
+    batches: tuple[int, ...] = STREAM_BATCHES,
+    steps: int = 200,
+    prefill_length: int = 512,
+) -> dict[str, Any]:
+    """Step latency at batch 1, total tokens/s of B streams, one-call prefill tokens/s."""
+    vocab = generator.vocab_size
+    streams = {}
+    for batch in batches:
+        repeats = max(20, steps // max(1, batch // 8))
+        seconds = step_seconds(generator.run, generator.initial_state(batch), batch, vocab, repeats)
+        streams[batch] = {**summary(seconds), "tokens_per_s": batch / float(np.median(seconds))}
+    prompt = np.random.default_rng(1).integers(0, vocab, size=(1, prefill_length), dtype=np.int64)
+    prefill = timed(lambda: generator.run(prompt, generator.initial_state(1)), repeats=10, warmup=2)
+    return {
+        "step_batch1": summary(
+            step_seconds(generator.run, generator.initial_state(1), 1, vocab, steps * 2)
+        ),
+        "streams": streams,
+        "prefill": {
+            **summary(prefill),
+            "length": prefill_length,
+            "tokens_per_s": prefill_length / float(np.median(prefill)),
+        },
+    }
+
+
+def cold_start(model: str | Path | None, runs: int = 5) -> dict[str, Any]:
+    """Wall time and peak RSS of fresh `rnnedge infer generate --max-new-tokens 1` processes."""
+    command = [
+        sys.executable,
+        "-m",
+        "rnnedge",
+        "infer",
+        "generate",
+        "--prompt",
+        "And",
+        "--max-new-tokens",
+        "1",
+        "--seed",
+        "0",
+    ] + ([str(model)] if model else [])
+    walls, peaks = [], []
+    for _ in range(runs):
+        began = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(process.pid, 0)
+        walls.append(time.perf_counter() - began)
+        peaks.append(usage.ru_maxrss / 1024.0)  # Linux reports KiB
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"cold-start run failed: {process.stderr.read().decode()[-300:]}")
+    return {
+        "median_s": float(np.median(walls)),
+        "runs": runs,
+        "walls_s": walls,
+        "peak_rss_mb": float(np.median(peaks)),
+    }
