@@ -35,6 +35,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check rnnedge tests export benchmarks
 
 bench: $(VENV)/.dev
+	$(BIN)/pip install --quiet -e '.[cpu,train,dev,bench]'
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -7,7 +7,7 @@ these, adding torch eager and the hardware floors.
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
 import sys
 import time
@@ -20,6 +20,16 @@ import numpy as np
 from rnnedge.runtime.generate import Generator
 
 STREAM_BATCHES = (1, 8, 64, 256)
+SPAWN_PROBE = """
+import json, os, sys, time
+command = json.loads(sys.argv[1])
+quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0) for fd in (1, 2)]
+began = time.perf_counter()
+pid = os.posix_spawn(command[0], command, os.environ, file_actions=quiet)
+_, status, usage = os.wait4(pid, 0)
+print(json.dumps({"wall_s": time.perf_counter() - began, "max_rss_kib": usage.ru_maxrss,
+                  "exit_code": os.waitstatus_to_exitcode(status)}))
+"""
 
 
 def timed(fn: Callable[[], Any], repeats: int, warmup: int = 10) -> np.ndarray:
@@ -100,13 +110,20 @@ def cold_start(model: str | Path | None, runs: int = 5) -> dict[str, Any]:
     ] + ([str(model)] if model else [])
     walls, peaks = [], []
     for _ in range(runs):
-        began = time.perf_counter()
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(process.pid, 0)
-        walls.append(time.perf_counter() - began)
-        peaks.append(usage.ru_maxrss / 1024.0)  # Linux reports KiB
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"cold-start run failed: {process.stderr.read().decode()[-300:]}")
+        # A small intermediate process spawns and reaps the CLI: Linux carries a process's
+        # peak RSS across exec, so a child forked from this (large) process would report
+        # our own pages as its peak.
+        probe = subprocess.run(
+            [sys.executable, "-c", SPAWN_PROBE, json.dumps(command)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        figures = json.loads(probe.stdout)
+        if figures["exit_code"] != 0:
+            raise RuntimeError(f"cold-start run failed: {' '.join(command)}")
+        walls.append(figures["wall_s"])
+        peaks.append(figures["max_rss_kib"] / 1024.0)
     return {
         "median_s": float(np.median(walls)),
         "runs": runs,

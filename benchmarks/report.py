@@ -1,0 +1,143 @@
+"""Render benchmarks/report.json as REPORT.md and a plot (presentation only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+US = 1e6
+
+
+def floors(config: dict[str, Any], variant: str, peak: float) -> tuple[float, float]:
+    """(batch-1 step floor in s, 256-stream step floor in s) for one variant."""
+    kind = "int8" if "int8" in variant else "fp32"
+    weights = config["variants"][f"onnxruntime {kind}"]["weight_bytes"]
+    return weights / config["read_bandwidth"][kind], 256 * config["step_flops"] / peak
+
+
+def config_table(name: str, config: dict[str, Any], peak: float) -> list[str]:
+    torch_b1 = config["variants"]["torch eager"]["step_batch1"]["median"]
+    fp32_b1 = config["variants"]["onnxruntime fp32"]["step_batch1"]["median"]
+    lines = [
+        f"### {name}: {config['about']}",
+        "",
+        f"{config['parameters']:,} parameters, {config['step_flops'] / 1e6:.1f} MFLOP a token.",
+        "",
+        "| variant | file | step, batch 1: median (p90) | tokens/s, 1 stream | vs torch | vs fp32 "
+        "| 64 streams: tokens/s | ×1 stream | prefill 512: tokens/s | batch-1 floor: % reached "
+        "| 256-stream FLOP floor: % reached |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for variant, figures in config["variants"].items():
+        step = figures["step_batch1"]
+        b1_floor, big_floor = floors(config, variant, peak)
+        one, many = figures["streams"][1]["tokens_per_s"], figures["streams"][64]["tokens_per_s"]
+        size = f"{figures['size_bytes'] / 1e6:.2f} MB" if figures.get("size_bytes") else "-"
+        lines.append(
+            f"| {variant} ({figures['threads']} thr) | {size} | {step['median'] * US:,.0f} µs "
+            f"({step['p90'] * US:,.0f}) | {1 / step['median']:,.0f} | "
+            f"{torch_b1 / step['median']:.1f}× | {fp32_b1 / step['median']:.2f}× | {many:,.0f} | "
+            f"{many / one:.1f}× | {figures['prefill']['tokens_per_s']:,.0f} | "
+            f"{100 * b1_floor / step['median']:.0f} % | "
+            f"{100 * big_floor / figures['streams'][256]['median']:.0f} % |"
+        )
+    lines += [
+        "",
+        "Total tokens/s with B streams stepped together:",
+        "",
+        "| variant | "
+        + " | ".join(f"B = {b}" for b in config["variants"]["torch eager"]["streams"])
+        + " |",
+        "|---|" + "---|" * len(config["variants"]["torch eager"]["streams"]),
+    ]
+    for variant, figures in config["variants"].items():
+        lines.append(
+            f"| {variant} | "
+            + " | ".join(f"{s['tokens_per_s']:,.0f}" for s in figures["streams"].values())
+            + " |"
+        )
+    lines += [
+        "",
+        "onnxruntime intra-op threads (batch-1 step, and 64 streams):",
+        "",
+        "| model / threads | step, batch 1 | 64 streams: tokens/s |",
+        "|---|---|---|",
+    ]
+    for key, figures in config["threads"].items():
+        lines.append(
+            f"| {key} | {figures['step_batch1_median'] * US:,.0f} µs | "
+            f"{figures['streams64_tokens_per_s']:,.0f} |"
+        )
+    bandwidth = config["read_bandwidth"]
+    lines += [
+        "",
+        f"Read bandwidth measured for buffers of the weights' size: fp32 "
+        f"{bandwidth['fp32'] / 1e9:.1f} GB/s, int8 {bandwidth['int8'] / 1e9:.1f} GB/s.",
+        "",
+    ]
+    return lines
+
+
+def write_markdown(report: dict[str, Any], path: Path) -> None:
+    m = report["machine"]
+    peak = report["matmul_peak_flops"]
+    lines = [
+        "# rnnedge benchmark report",
+        "",
+        "Produced by `make bench` (`python benchmarks/run.py`); the numbers are in `report.json`.",
+        f"Machine: {m['cpu']}, {m['cores']} cores; {m['date']}. Python {m['python']}, numpy "
+        f"{m['numpy']}, torch {m['torch']}, onnx {m['onnx']}, onnxruntime {m['onnxruntime']}, "
+        f"rnnedge {m['rnnedge']}.",
+        "",
+        "Medians after warm-up; p90 in brackets. Each configuration's variants share one set "
+        "of (random, seeded) weights. torch eager is shown at its better thread count (1 or 2). "
+        "Floors: a batch-1 step reads every weight once (weight bytes ÷ measured read bandwidth "
+        "for a buffer of that size); 256 streams need 256 × the step's FLOPs ÷ the measured "
+        f"peak of a 2048³ fp32 matrix product ({peak / 1e9:.0f} GFLOP/s, all cores).",
+        "",
+    ]
+    for name, config in report["configs"].items():
+        lines += config_table(name, config, peak)
+    shipped = report["shipped"]
+    cold = shipped["cold_start"]
+    lines += [
+        "## The shipped model",
+        "",
+        f"`{shipped['path']}`: {shipped['size_bytes'] / 1e6:.2f} MB. Cold start of a fresh "
+        f"`rnnedge infer generate --max-new-tokens 1` process: {cold['median_s']:.3f} s median "
+        f"of {cold['runs']}, peak RSS {cold['peak_rss_mb']:.0f} MB (torch is never imported).",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+def plot_streams(report: dict[str, Any], path: Path) -> None:
+    """Total tokens/s against the number of streams, one line per variant and config."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    figure, axes = plt.subplots(1, len(report["configs"]), figsize=(11, 4), squeeze=False)
+    for axis, (name, config) in zip(axes[0], report["configs"].items(), strict=True):
+        for variant, figures in config["variants"].items():
+            batches = [int(b) for b in figures["streams"]]
+            axis.plot(
+                batches,
+                [s["tokens_per_s"] for s in figures["streams"].values()],
+                marker="o",
+                label=variant,
+            )
+        axis.set(
+            xscale="log",
+            yscale="log",
+            title=name,
+            xlabel="streams stepped together",
+            ylabel="tokens/s in total",
+        )
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)

@@ -1,0 +1,210 @@
+"""The project's benchmark report: torch eager vs onnxruntime fp32 vs int8, in one run.
+
+    python benchmarks/run.py [--quick]
+
+Writes benchmarks/REPORT.md, benchmarks/report.json and benchmarks/streams.png. Every
+comparison within a configuration uses the same weights (random, seeded: speed does not
+depend on what the weights learned). Hardware floors are measured in the same run:
+weight bytes ÷ the read bandwidth of a buffer that size (batch 1), and FLOPs ÷ the
+measured peak of a large fp32 matrix product (large batches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime
+import torch
+
+import rnnedge
+from rnnedge.bench import STREAM_BATCHES, bench_generator, cold_start, step_seconds, summary, timed
+from rnnedge.exporter import export_payload
+from rnnedge.nets.language_model import LanguageModel, LMConfig
+from rnnedge.runtime import default_model_path
+from rnnedge.runtime.generate import Generator
+from rnnedge.runtime.session import open_session
+from rnnedge.tokenizer import CharTokenizer
+
+HERE = Path(__file__).resolve().parent
+CONFIGS = {  # name: (LMConfig kwargs, what it is)
+    "kjv-2x512": (
+        dict(vocab_size=63, cell="lstm", layers=2, hidden=512, embed_dim=64),
+        "the shipped model's architecture (2 × 512 LSTM, embedding 64, 63 chars)",
+    ),
+    "seed-3x512": (
+        dict(vocab_size=65, cell="lstm", layers=3, hidden=512, embed_dim=0),
+        "reference 000's char generator (3 × 512 LSTM, one-hot, 65 chars)",
+    ),
+}
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": str(torch.__version__),
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "rnnedge": rnnedge.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def read_bandwidth(size_bytes: int) -> float:
+    """Bytes/s of reading a float32 buffer of `size_bytes` (best of dot and sum; warm)."""
+    buffer = np.random.default_rng(0).random(max(size_bytes // 4, 1024), dtype=np.float32)
+    half = buffer.size // 2
+    a, b = buffer[:half], buffer[half : 2 * half]
+    dot = np.median(timed(lambda: np.dot(a, b), repeats=50, warmup=5))
+    total = np.median(timed(buffer.sum, repeats=50, warmup=5))
+    return buffer.nbytes / min(dot, total)
+
+
+def matmul_peak() -> float:
+    """FLOP/s of a 2048³ fp32 matrix product (numpy's BLAS, all its threads)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((2048, 2048), dtype=np.float32), rng.random((2048, 2048), dtype=np.float32)
+    return 2 * 2048**3 / float(np.median(timed(lambda: a @ b, repeats=5, warmup=1)))
+
+
+def random_payload(kwargs: dict[str, Any]) -> tuple[LanguageModel, dict[str, Any]]:
+    torch.manual_seed(0)
+    model = LanguageModel(LMConfig(**kwargs)).eval()
+    tokenizer = CharTokenizer([chr(33 + i) for i in range(kwargs["vocab_size"])])
+    payload = {
+        "task": "language-model",
+        "model_config": model.config.to_dict(),
+        "tokenizer": tokenizer.to_dict(),
+        "model": model.state_dict(),
+    }
+    return model, payload
+
+
+def torch_runner(model: LanguageModel):
+    """run(tokens, state) with torch eager, matching Generator.run's signature."""
+
+    def run(tokens: np.ndarray, state: Any) -> tuple[Any, Any]:
+        with torch.inference_mode():
+            return model(torch.from_numpy(tokens), state)
+
+    return run
+
+
+def bench_torch(model: LanguageModel, threads: int, steps: int) -> dict[str, Any]:
+    torch.set_num_threads(threads)
+    run, vocab = torch_runner(model), model.config.vocab_size
+    streams = {}
+    for batch in STREAM_BATCHES:
+        seconds = step_seconds(run, None, batch, vocab, max(20, steps // max(1, batch // 8)))
+        streams[batch] = {**summary(seconds), "tokens_per_s": batch / float(np.median(seconds))}
+    prompt = torch.zeros((1, 512), dtype=torch.int64)
+    prefill = timed(lambda: run(prompt.numpy(), None), repeats=10, warmup=2)
+    return {
+        "step_batch1": summary(step_seconds(run, None, 1, vocab, steps)),
+        "streams": streams,
+        "prefill": {
+            **summary(prefill),
+            "length": 512,
+            "tokens_per_s": 512 / float(np.median(prefill)),
+        },
+    }
+
+
+def weight_bytes(model_bytes: bytes) -> int:
+    graph = onnx.load_from_string(model_bytes).graph
+    return sum(onnx.numpy_helper.to_array(t).nbytes for t in graph.initializer)
+
+
+def step_flops(model: LanguageModel) -> int:
+    """FLOPs of one token: 2 × the recurrent and head matrices (embedding is a lookup)."""
+    matrices = [
+        p for name, p in model.named_parameters() if p.dim() == 2 and "embedding" not in name
+    ]
+    return 2 * sum(p.numel() for p in matrices)
+
+
+def bench_config(name: str, kwargs: dict[str, Any], steps: int) -> dict[str, Any]:
+    model, payload = random_payload(kwargs)
+    logging.disable(logging.WARNING)  # quantize_dynamic's advice to pre-process
+    files = {
+        kind: export_payload(payload, quantize, run_validation=False)[0]
+        for kind, quantize in (("fp32", None), ("int8", "int8"))
+    }
+    result: dict[str, Any] = {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "step_flops": step_flops(model),
+        "variants": {},
+        "threads": {},
+    }
+    torch_runs = {t: bench_torch(model, t, steps) for t in (1, 2)}
+    best = min(torch_runs, key=lambda t: torch_runs[t]["step_batch1"]["median"])
+    result["variants"]["torch eager"] = {**torch_runs[best], "threads": best, "size_bytes": None}
+    for kind, data in files.items():
+        for threads in (1, 2):
+            generator = Generator(open_session(data, device="cpu", threads=threads))
+            figures = bench_generator(generator, steps=steps)
+            result["threads"][f"{kind}/{threads}"] = {
+                "step_batch1_median": figures["step_batch1"]["median"],
+                "streams64_tokens_per_s": figures["streams"][64]["tokens_per_s"],
+            }
+            if threads == 1:
+                result["variants"][f"onnxruntime {kind}"] = {
+                    **figures,
+                    "threads": 1,
+                    "size_bytes": len(data),
+                    "weight_bytes": weight_bytes(data),
+                }
+    for kind in ("fp32", "int8"):
+        size = result["variants"][f"onnxruntime {kind}"]["weight_bytes"]
+        result.setdefault("read_bandwidth", {})[kind] = read_bandwidth(size)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test)")
+    args = parser.parse_args()
+    steps = 60 if args.quick else 400
+    report: dict[str, Any] = {"machine": machine(), "configs": {}}
+    torch.set_num_threads(os.cpu_count() or 1)
+    report["matmul_peak_flops"] = matmul_peak()
+    for name, (kwargs, about) in CONFIGS.items():
+        print(f"benchmarking {name} …", file=sys.stderr)
+        report["configs"][name] = {"about": about, **bench_config(name, kwargs, steps)}
+    shipped = default_model_path()
+    report["shipped"] = {
+        "path": os.path.relpath(shipped, HERE.parent),
+        "size_bytes": shipped.stat().st_size,
+        "cold_start": cold_start(None, runs=3 if args.quick else 9),
+    }
+    (HERE / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    sys.path.insert(0, str(HERE))
+    from report import plot_streams, write_markdown
+
+    write_markdown(report, HERE / "REPORT.md")
+    plot_streams(report, HERE / "streams.png")
+    print(f"wrote {HERE / 'REPORT.md'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
