@@ -20,7 +20,12 @@ def validation_lines(validation: dict[str, Any]) -> list[str]:
         parts = []
         for name, figures in checks.items():
             mark = "ok" if figures.get("passed") else "FAILED"
-            if "max_abs_diff" in figures:
+            if figures.get("gate") == "argmax agreement":
+                detail = (
+                    f"argmax agreement {figures['argmax_agreement']:.4f}, "
+                    f"max |Δ| {figures['max_abs_diff']:.2e}"
+                )
+            elif "max_abs_diff" in figures:
                 detail = f"max |Δ| {figures['max_abs_diff']:.2e}"
             elif "argmax_agreement" in figures:
                 detail = f"argmax agreement {figures['argmax_agreement']:.4f}"
