@@ -100,3 +100,70 @@ class CharTokenizer:
             unknown=data.get("unknown", "error"),
             unk_token=data.get("unk_token"),
         )
+
+
+WORD_PATTERN = r"[\w']+|[^\w\s]"
+PAD, UNK = "<pad>", "<unk>"
+
+
+@dataclass
+class WordTokenizer:
+    """Lower-cased words and punctuation; id 0 is padding, id 1 stands for unknown words.
+
+    The vocabulary keeps the `max_vocab` most frequent words of the training texts (ties
+    broken alphabetically, so it is reproducible); any other word maps to ``<unk>``.
+    """
+
+    vocab: list[str]
+    lowercase: bool = True
+    _index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.vocab[:2] != [PAD, UNK]:
+            raise InputError(f"a word vocabulary must start with {PAD} and {UNK}")
+        self._index = {word: i for i, word in enumerate(self.vocab)}
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], max_vocab: int) -> WordTokenizer:
+        from collections import Counter
+
+        counts = Counter(word for text in texts for word in cls.split(text))
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        return cls([PAD, UNK] + [word for word, _ in ranked[: max(0, max_vocab - 2)]])
+
+    @staticmethod
+    def split(text: str, lowercase: bool = True) -> list[str]:
+        import re
+
+        return re.findall(WORD_PATTERN, text.lower() if lowercase else text)
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, text: str) -> np.ndarray:
+        """Ids of the words of `text` as int64 `[words]`; unknown words become ``<unk>``."""
+        index = self._index
+        words = self.split(text, self.lowercase)
+        return np.fromiter((index.get(w, 1) for w in words), dtype=np.int64, count=len(words))
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return " ".join(self.vocab[i] for i in ids)
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "word",
+            "vocab": list(self.vocab),
+            "unknown": "replace",
+            "unk_token": UNK,
+            "pad_token": PAD,
+            "lowercase": self.lowercase,
+            "pattern": WORD_PATTERN,
+            "special_tokens": [PAD, UNK],
+        }
+
+
+def tokenizer_from_dict(data: dict) -> CharTokenizer | WordTokenizer:
+    """The tokenizer a manifest or checkpoint describes."""
+    if data.get("kind") == "word":
+        return WordTokenizer(list(data["vocab"]), lowercase=data.get("lowercase", True))
+    return CharTokenizer.from_dict(data)

@@ -12,13 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnedge.contract import LOGITS, TOKENS
 from rnnedge.errors import InputError
+from rnnedge.runtime.graph import State, StatefulGraph
 from rnnedge.runtime.sampling import SamplingConfig, sample_token
 from rnnedge.runtime.session import LoadedSession
 from rnnedge.tokenizer import CharTokenizer
-
-State = dict[str, np.ndarray]
 
 
 @dataclass
@@ -82,41 +80,18 @@ class Stream:
         return token, text
 
 
-class Generator:
+class Generator(StatefulGraph):
     """A loaded language model: prefill, step, sample, stream, evaluate."""
 
+    task = "language-model"
+
     def __init__(self, loaded: LoadedSession) -> None:
-        if loaded.manifest.task != "language-model":
-            raise InputError(
-                f"{loaded.path!r} is a {loaded.manifest.task} model, not a language "
-                "model; use `rnnedge infer classify`"
-            )
-        self.loaded = loaded
-        self.manifest = loaded.manifest
-        self.provider = loaded.provider
+        super().__init__(loaded)
         self.tokenizer = CharTokenizer.from_dict(loaded.manifest.tokenizer)
-        self._session = loaded.session
-        self._state_specs = loaded.manifest.states
-        self._output_names = [LOGITS] + [s.output for s in self._state_specs]
 
     @property
     def vocab_size(self) -> int:
         return len(self.tokenizer)
-
-    def initial_state(self, batch: int = 1) -> State:
-        """Each state input at its initial value, shape ``[batch, layers*dirs, hidden]``."""
-        return {
-            s.input: np.full([batch, *s.shape[1:]], s.initial_value, dtype=np.float32)
-            for s in self._state_specs
-        }
-
-    def run(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
-        """tokens int64 [B, T] + state → logits float32 [B, T, V] and the next state."""
-        feeds = {TOKENS: tokens, **state}
-        logits, *states = self._session.run(self._output_names, feeds)
-        return logits, {
-            spec.input: value for spec, value in zip(self._state_specs, states, strict=True)
-        }
 
     def encode_prompt(self, prompt: str, unknown: str | None = None) -> np.ndarray:
         tokenizer = self.tokenizer.with_policy(unknown) if unknown else self.tokenizer

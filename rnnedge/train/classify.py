@@ -1,0 +1,219 @@
+"""Train sequence classifiers on the shared engine: text (word or char tokens), vector
+sequences (IDX images read row by row) and the built-in binary-addition task.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from rnnedge.errors import InputError
+from rnnedge.metrics import classification_metrics
+from rnnedge.nets.classifier import POOLINGS, ClassifierConfig, SequenceClassifier
+from rnnedge.nets.language_model import CELLS
+from rnnedge.train.loop import (
+    LoopConfig,
+    TrainingTask,
+    TrainReporter,
+    prepare_runtime,
+    previous_run,
+    run,
+)
+
+
+@dataclass
+class ClassifierTrainConfig(LoopConfig):
+    """Model and batching options shared by `train classify`, `train sequence`, `train add`."""
+
+    out: str = "runs/classifier"
+    cell: str = "lstm"
+    hidden: int = 128
+    layers: int = 1
+    embed_dim: int = 64
+    bidirectional: bool = False
+    dropout: float = 0.0
+    pooling: str = "last"
+    batch_size: int = 32
+    lr: float = 1e-3
+    data: dict[str, Any] = field(default_factory=dict)  # the source, recorded in checkpoints
+
+    def check(self) -> None:
+        super().check()
+        if self.cell not in CELLS:
+            raise InputError(f"--cell must be one of {sorted(CELLS)}, got {self.cell!r}")
+        if self.pooling not in POOLINGS:
+            raise InputError(
+                f"--pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
+
+    def positive_fields(self) -> tuple[str, ...]:
+        return (*super().positive_fields(), "hidden", "layers", "batch_size")
+
+
+@dataclass
+class Examples:
+    """Encoded examples: per-example arrays (token ids [T] or features [T, D]) and targets."""
+
+    inputs: list[np.ndarray]
+    targets: list[np.ndarray]  # per example: a class id (shape []) or per-step ids [T]
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def pad(inputs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded batch [B, T(, D)] and lengths [B]."""
+    lengths = np.array([len(x) for x in inputs], dtype=np.int64)
+    shape = (len(inputs), int(lengths.max()), *inputs[0].shape[1:])
+    batch = np.zeros(shape, dtype=inputs[0].dtype)
+    for row, x in enumerate(inputs):
+        batch[row, : len(x)] = x
+    return torch.from_numpy(batch), torch.from_numpy(lengths)
+
+
+class ShuffledBatches:
+    """Batches from a fresh permutation each epoch; its position is saved for exact resume."""
+
+    carries_state = False
+
+    def __init__(self, examples: Examples, batch: int, generator: torch.Generator) -> None:
+        self.examples, self.batch, self.generator = examples, min(batch, len(examples)), generator
+        self.order = torch.randperm(len(examples), generator=generator)
+        self.position = 0
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.position + self.batch > len(self.order):
+            self.order = torch.randperm(len(self.examples), generator=self.generator)
+            self.position = 0
+        rows = self.order[self.position : self.position + self.batch].tolist()
+        self.position += self.batch
+        inputs, lengths = pad([self.examples.inputs[r] for r in rows])
+        targets = pad([np.atleast_1d(self.examples.targets[r]) for r in rows])[0]
+        return inputs, lengths, targets
+
+    def state_dict(self) -> dict:
+        return {"order": self.order, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.order, self.position = state["order"], int(state["position"])
+
+
+class ClassifierTask(TrainingTask):
+    """Sequence classification (or per-step labelling) of prepared examples."""
+
+    name = "classification"
+    best_metric = "accuracy"
+    higher_is_better = True
+    item_name = "sequences"
+
+    def __init__(
+        self,
+        config: ClassifierTrainConfig,
+        model_config: ClassifierConfig,
+        train: Examples,
+        valid: Examples,
+        describe: dict[str, Any],
+        generator: torch.Generator,
+    ) -> None:
+        self.model_config, self.valid, self._describe = model_config, valid, describe
+        self.model = SequenceClassifier(model_config)
+        self.batcher = ShuffledBatches(train, config.batch_size, generator)
+        self.per_step = model_config.pooling == "per-step"
+
+    def logits(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.model(inputs, lengths)
+
+    def loss(
+        self, batch: Any, carried: Any, device: torch.device
+    ) -> tuple[torch.Tensor, None, int]:
+        inputs, lengths, targets = (t.to(device) for t in batch)
+        logits = self.logits(inputs, lengths).float()
+        if self.per_step:  # [B, T, C]: every real step has a target
+            real = torch.arange(targets.shape[1], device=device)[None, :] < lengths[:, None]
+            return F.cross_entropy(logits[real], targets[real]), None, len(lengths)
+        return F.cross_entropy(logits, targets[:, 0]), None, len(lengths)
+
+    @torch.no_grad()
+    def predict(
+        self, examples: Examples, device: torch.device, batch: int = 256
+    ) -> list[np.ndarray]:
+        predictions = []
+        for start in range(0, len(examples), batch):
+            inputs, lengths = pad(examples.inputs[start : start + batch])
+            logits = self.logits(inputs.to(device), lengths.to(device))
+            for row, length in enumerate(lengths.tolist()):
+                out = logits[row, :length] if self.per_step else logits[row]
+                predictions.append(out.argmax(-1).cpu().numpy())
+        return predictions
+
+    def evaluate(self, device: torch.device) -> dict[str, Any]:
+        predicted = self.predict(self.valid, device)
+        metrics = classification_metrics(
+            np.concatenate([np.atleast_1d(p) for p in predicted]),
+            np.concatenate([np.atleast_1d(t) for t in self.valid.targets]),
+            self.model_config.num_classes,
+        )
+        if self.per_step:
+            metrics["exact"] = float(
+                np.mean(
+                    [
+                        np.array_equal(p, t)
+                        for p, t in zip(predicted, self.valid.targets, strict=True)
+                    ]
+                )
+            )
+        return metrics
+
+    def describe(self) -> dict[str, Any]:
+        return {"model_config": self.model_config.to_dict(), **self._describe}
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "train_examples": len(self.batcher.examples),
+            "valid_examples": len(self.valid),
+            "classes": self.model_config.num_classes,
+        }
+
+
+def fit_classifier(
+    config: ClassifierTrainConfig,
+    model_config: ClassifierConfig,
+    train: Examples,
+    valid: Examples,
+    describe: dict[str, Any],
+    reporter: TrainReporter | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) a classifier on prepared examples."""
+    device = prepare_runtime(config)
+    resumed = previous_run(config)
+    if len(train) == 0 or len(valid) == 0:
+        raise InputError("need at least one training and one validation example")
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    task = ClassifierTask(config, model_config, train, valid, describe, generator)
+    return run(config, task, device, resumed, generator, reporter)
+
+
+def split_examples(
+    examples: Examples, valid_fraction: float, seed: int
+) -> tuple[Examples, Examples]:
+    """A seeded random split (examples are independent, unlike an LM's running text)."""
+    if not 0.0 < valid_fraction < 1.0:
+        raise InputError(f"--valid-fraction must be between 0 and 1, got {valid_fraction}")
+    order = np.random.default_rng(seed).permutation(len(examples))
+    cut = max(1, math.floor(len(examples) * valid_fraction))
+
+    def pick(rows):
+        return Examples(
+            [examples.inputs[r] for r in rows],
+            [examples.targets[r] for r in rows],
+        )
+
+    return pick(order[cut:]), pick(order[:cut])
