@@ -26,6 +26,8 @@ from rnnedge.errors import ModelError
 MANIFEST_KEY = "rnnedge.manifest"
 SCHEMA_VERSION = "1.0"
 TOKENS = "tokens"
+FEATURES = "features"
+LENGTHS = "lengths"
 LOGITS = "logits"
 STATE_IN_PREFIX = "state_in."
 STATE_OUT_PREFIX = "state_out."

@@ -70,7 +70,6 @@ def build_manifest(
     config = model.config
     state_shape: list[int | str] = ["batch", config.layers, config.hidden]
     inputs, outputs = state_names(config.cell)
-    ort = import_onnxruntime()
     return Manifest(
         task="language-model",
         architecture={
@@ -86,29 +85,41 @@ def build_manifest(
         + [TensorSpec(n, "float32", state_shape) for n in outputs],
         states=[StateSpec(i, o, state_shape) for i, o in zip(inputs, outputs, strict=True)],
         sampling=dict(DEFAULT_SAMPLING),
-        training={
-            "data": payload.get("data", {}),
-            "step": payload.get("step"),
-            "train_seconds": payload.get("train_seconds"),
-            "best_valid_bpc": payload.get("best_valid_bpc"),
-            "valid": payload.get("valid", {}),
-            "config": {
-                k: v
-                for k, v in payload.get("train_config", {}).items()
-                if k not in ("text", "out", "resume")
-            },
-        },
-        export={
-            "rnnedge": rnnedge.__version__,
-            "torch": str(torch.__version__),
-            "onnx": onnx.__version__,
-            "onnxruntime": ort.__version__,
-            "opset": OPSET,
-            "exporter": "torch.onnx.export(dynamo=False)",
-            "quantization": None,
-            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        },
+        training=training_summary(payload),
+        export=export_provenance(),
     )
+
+
+def training_summary(payload: dict[str, Any]) -> dict[str, Any]:
+    """What the manifest says about training: data, steps, time, held-out metrics, options."""
+    best = {k: v for k, v in payload.items() if k.startswith("best_valid_")}
+    options = {
+        k: v
+        for k, v in payload.get("train_config", {}).items()
+        if k not in ("text", "out", "resume")
+    }
+    return {
+        "data": payload.get("data", {}),
+        "step": payload.get("step"),
+        "train_seconds": payload.get("train_seconds"),
+        "valid": payload.get("valid", {}),
+        **best,
+        "config": options,
+    }
+
+
+def export_provenance() -> dict[str, Any]:
+    """Versions, opset and exporter: enough to reproduce or explain an export."""
+    return {
+        "rnnedge": rnnedge.__version__,
+        "torch": str(torch.__version__),
+        "onnx": onnx.__version__,
+        "onnxruntime": import_onnxruntime().__version__,
+        "opset": OPSET,
+        "exporter": "torch.onnx.export(dynamo=False)",
+        "quantization": None,
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
 
 def validation_prompt(tokenizer: CharTokenizer, text: str | None, vocab_size: int) -> np.ndarray:
@@ -135,9 +146,16 @@ def export_checkpoint(
         "checkpoint_step": payload.get("step"),
         "recipe": recipe,
     }
-    model_bytes, manifest = export_payload(
-        payload, quantize, heldout_text(payload, heldout), run_validation, provenance
-    )
+    if payload.get("task") == "classification":
+        from rnnedge.exporter.classifier import export_classifier_payload
+
+        model_bytes, manifest = export_classifier_payload(
+            payload, quantize, run_validation, provenance
+        )
+    else:
+        model_bytes, manifest = export_payload(
+            payload, quantize, heldout_text(payload, heldout), run_validation, provenance
+        )
     write_bytes_atomic(output, model_bytes)
     return ExportResult(Path(output), manifest, len(model_bytes))
 

@@ -16,12 +16,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
+from rnnedge.contract import LOGITS
 from rnnedge.errors import ValidationError
 from rnnedge.exporter.onnx_io import symbolic_axes
 from rnnedge.nets.language_model import LanguageModel
 from rnnedge.runtime.generate import Generator
+from rnnedge.runtime.graph import StatefulGraph
 
 PARITY_SHAPES = ((1, 1), (3, 7), (1, 64), (4, 33))  # (batch, time), none equal to (2, 5)
 FP32_TOLERANCE = 2e-4
@@ -40,36 +43,48 @@ class Check:
 
 
 def torch_run(
-    model: LanguageModel, tokens: np.ndarray, state: dict[str, np.ndarray]
+    model: nn.Module, inputs: np.ndarray, state: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The torch model on contract-layout inputs: tokens [B, T], states [B, L, H]."""
+    """The torch model on contract-layout inputs: inputs [B, T(, D)], states [B, L, H]."""
     with torch.no_grad():
         native = tuple(torch.from_numpy(s).transpose(0, 1).contiguous() for s in state.values())
-        logits, new_state = model(torch.from_numpy(tokens), native)
+        logits, new_state = model.forward_steps(torch.from_numpy(inputs), native)
         return logits.numpy(), [s.transpose(0, 1).numpy() for s in new_state]
 
 
-def random_state(runtime: Generator, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def random_inputs(model: nn.Module, batch: int, time: int, rng: np.random.Generator) -> np.ndarray:
+    """Random token ids [B, T] or features [B, T, D] for the model's input kind."""
+    config = model.config
+    if getattr(config, "input", "tokens") == "features":
+        return rng.random((batch, time, config.feature_dim), dtype=np.float32)
+    return rng.integers(0, config.vocab_size, size=(batch, time), dtype=np.int64)
+
+
+def random_state(
+    runtime: StatefulGraph, batch: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     return {
         name: (0.5 * rng.standard_normal(value.shape)).astype(np.float32)
         for name, value in runtime.initial_state(batch).items()
     }
 
 
-def check_axes(model_bytes: bytes, runtime: Generator) -> Check:
+def check_axes(model_bytes: bytes, runtime: StatefulGraph) -> Check:
     axes = symbolic_axes(model_bytes)
     state_ok = all(
         axes[s.input][0] == "batch" and axes[s.output][0] == "batch"
         for s in runtime.manifest.states
     )
-    passed = axes["tokens"][:2] == ["batch", "time"] and axes["logits"][:2] == ["batch", "time"]
+    time_axes = [runtime.input_name, LOGITS] if runtime.manifest.states else [runtime.input_name]
+    passed = all(axes[name][:2] == ["batch", "time"] for name in time_axes)
+    passed = passed and axes[LOGITS][0] == "batch"
     return Check("axes", passed and state_ok, {"shapes": axes})
 
 
-def check_parity(model: LanguageModel, runtime: Generator, rng: np.random.Generator) -> Check:
+def check_parity(model: nn.Module, runtime: StatefulGraph, rng: np.random.Generator) -> Check:
     worst, cases = 0.0, []
     for batch, time in PARITY_SHAPES:
-        tokens = rng.integers(0, runtime.vocab_size, size=(batch, time), dtype=np.int64)
+        tokens = random_inputs(model, batch, time, rng)
         state = random_state(runtime, batch, rng)
         ort_logits, ort_state = runtime.run(tokens, state)
         ref_logits, ref_state = torch_run(model, tokens, state)
@@ -89,7 +104,9 @@ def check_parity(model: LanguageModel, runtime: Generator, rng: np.random.Genera
     )
 
 
-def check_rollout(runtime: Generator, rng: np.random.Generator, quantized: bool) -> Check:
+def check_rollout(
+    model: nn.Module, runtime: StatefulGraph, rng: np.random.Generator, quantized: bool
+) -> Check:
     """K single steps vs one call over K tokens.
 
     fp32 must agree to FP32_TOLERANCE. Dynamic int8 quantizes activations with a scale
@@ -97,7 +114,7 @@ def check_rollout(runtime: Generator, rng: np.random.Generator, quantized: bool)
     gate is argmax agreement, and the max difference is reported.
     """
     batch = 3
-    tokens = rng.integers(0, runtime.vocab_size, size=(batch, ROLLOUT_STEPS), dtype=np.int64)
+    tokens = random_inputs(model, batch, ROLLOUT_STEPS, rng)
     start = random_state(runtime, batch, rng)
     whole_logits, whole_state = runtime.run(tokens, start)
     state, steps = start, []
@@ -201,11 +218,16 @@ def validate(
     checks = [check_axes(model_bytes, runtime)]
     if quantized:
         checks.append(check_quantized_agreement(model, runtime, prompt))
-        checks.append(check_rollout(runtime, rng, quantized=True))
+        checks.append(check_rollout(model, runtime, rng, quantized=True))
     else:
         checks.append(check_parity(model, runtime, rng))
-        checks.append(check_rollout(runtime, rng, quantized=False))
+        checks.append(check_rollout(model, runtime, rng, quantized=False))
     checks.append(check_greedy(model, runtime, prompt[:32], gate=not quantized))
+    return report_or_raise(checks)
+
+
+def report_or_raise(checks: list[Check]) -> dict[str, Any]:
+    """The report of passed checks; ValidationError naming each failure otherwise."""
     report = {c.name: {"passed": c.passed, **c.figures} for c in checks}
     failed = [c for c in checks if not c.passed]
     if failed:
@@ -220,3 +242,69 @@ def validate(
 def summarize(check: Check) -> str:
     keys = ("max_abs_diff", "tolerance", "argmax_agreement", "identical_prefix", "shapes")
     return ", ".join(f"{k}={check.figures[k]}" for k in keys if k in check.figures)
+
+
+BATCH_LENGTHS = (9, 1, 5, 13)  # a padded batch whose longest row is not the first
+BATCH_TOLERANCE = 1e-5
+
+
+def padded_batch(model: nn.Module, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.array(BATCH_LENGTHS, dtype=np.int64)
+    inputs = random_inputs(model, len(lengths), int(lengths.max()), rng)
+    for row, length in enumerate(lengths):
+        inputs[row, length:] = 0  # padding, whatever the pad value: it must not matter
+    return inputs, lengths
+
+
+def check_lengths_parity(
+    model: nn.Module, runtime: StatefulGraph, rng: np.random.Generator
+) -> Check:
+    """torch vs ORT on a padded batch of mixed lengths."""
+    inputs, lengths = padded_batch(model, rng)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(inputs), torch.from_numpy(lengths)).numpy()
+    diff = float(np.abs(runtime.run_lengths(inputs, lengths) - expected).max())
+    return Check(
+        "parity",
+        diff <= FP32_TOLERANCE,
+        {"max_abs_diff": diff, "tolerance": FP32_TOLERANCE, "lengths": list(BATCH_LENGTHS)},
+    )
+
+
+def check_batch_invariance(
+    model: nn.Module, runtime: StatefulGraph, rng: np.random.Generator
+) -> Check:
+    """In ORT: each row of a padded batch == that input run alone (unpadded)."""
+    inputs, lengths = padded_batch(model, rng)
+    together = runtime.run_lengths(inputs, lengths)
+    diff = 0.0
+    for row, length in enumerate(lengths):
+        alone = runtime.run_lengths(inputs[row : row + 1, :length], lengths[row : row + 1])
+        mine = together[row : row + 1]
+        if mine.ndim == 3:  # per-step outputs: compare the real steps
+            mine, alone = mine[:, :length], alone[:, :length]
+        diff = max(diff, float(np.abs(mine - alone).max()))
+    return Check(
+        "batch_invariance",
+        diff <= BATCH_TOLERANCE,
+        {"max_abs_diff": diff, "tolerance": BATCH_TOLERANCE, "lengths": list(BATCH_LENGTHS)},
+    )
+
+
+def validate_classifier(
+    model: nn.Module, model_bytes: bytes, runtime: StatefulGraph, seed: int = 0
+) -> dict[str, Any]:
+    """Streaming graphs: axes, parity, rollout. Lengths graphs: axes, parity, batch invariance."""
+    rng = np.random.default_rng(seed)
+    checks = [check_axes(model_bytes, runtime)]
+    if runtime.manifest.states:
+        checks += [
+            check_parity(model, runtime, rng),
+            check_rollout(model, runtime, rng, quantized=False),
+        ]
+    else:
+        checks += [
+            check_lengths_parity(model, runtime, rng),
+            check_batch_invariance(model, runtime, rng),
+        ]
+    return report_or_raise(checks)

@@ -79,3 +79,6 @@ class LanguageModel(nn.Module):
         logits = self.head(self.output_dropout(outputs))
         new_state = tuple(new_state) if isinstance(new_state, tuple) else (new_state,)
         return logits, new_state
+
+    # The step graph calls forward_steps on every streaming model; for an LM it is forward.
+    forward_steps = forward

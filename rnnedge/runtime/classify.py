@@ -1,0 +1,151 @@
+"""Classification with onnxruntime: batches of inputs → labels with probabilities, and
+step-by-step predictions as data arrives (streaming graphs).
+
+Inputs are texts (tokenized as the manifest says), vectors per step (e.g. image rows), or
+for the binary-addition model a string ``"a+b"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rnnedge.contract import LENGTHS, LOGITS
+from rnnedge.errors import InputError
+from rnnedge.runtime.graph import StatefulGraph
+from rnnedge.runtime.session import LoadedSession
+from rnnedge.tokenizer import tokenizer_from_dict
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class Prediction:
+    """One input's answer: the best label, its probability, the top-k, all probabilities."""
+
+    label: str
+    probability: float
+    top: list[tuple[str, float]]
+    probabilities: np.ndarray  # [C], or [T, C] for per-step models
+    extra: dict[str, Any] | None = None  # task-specific (e.g. the decoded sum)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "probability": self.probability,
+            "top": [{"label": k, "probability": p} for k, p in self.top],
+            **(self.extra or {}),
+        }
+
+
+class Classifier(StatefulGraph):
+    """A loaded classifier (streaming step graph or whole-sequence lengths graph)."""
+
+    task = "classification"
+
+    def __init__(self, loaded: LoadedSession) -> None:
+        super().__init__(loaded)
+        self.labels = list(loaded.manifest.labels)
+        self.preprocessing = dict(loaded.manifest.preprocessing)
+        tokenizer = loaded.manifest.tokenizer
+        self.tokenizer = tokenizer_from_dict(tokenizer) if tokenizer.get("vocab") else None
+        self.streams = bool(self._state_specs)
+        self.per_step = loaded.manifest.architecture.get("pooling") == "per-step"
+
+    def run_lengths(self, inputs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Whole-sequence graph: inputs [B, T(, D)], lengths [B] → logits [B, C] / [B, T, C]."""
+        return self._session.run([LOGITS], {self.input_name: inputs, LENGTHS: lengths})[0]
+
+    def encode(self, item: Any) -> np.ndarray:
+        """One input as the graph's per-example array: ids [T] or features [T, D]."""
+        kind = self.preprocessing.get("kind")
+        if kind == "binary-addition":
+            return encode_addition(item, self.preprocessing["bits"])
+        if self.tokenizer is not None:
+            if not isinstance(item, str):
+                raise InputError("this model classifies text; pass strings")
+            ids = self.tokenizer.encode(item)[: self.preprocessing.get("max_len") or None]
+            if ids.size == 0:
+                raise InputError(f"input {item[:40]!r} has no token this model knows")
+            return ids
+        features = np.asarray(item, dtype=np.float32)
+        expected = self.manifest.inputs[0].shape[-1]
+        if features.ndim != 2 or features.shape[1] != expected:
+            raise InputError(
+                f"each input must be [steps, {expected}] features; got shape {list(features.shape)}"
+            )
+        return features
+
+    def logits(self, items: Sequence[Any]) -> list[np.ndarray]:
+        """Per input: logits [C] (pooled) or [T, C] (per-step), from one batched call."""
+        encoded = [self.encode(item) for item in items]
+        lengths = np.array([len(x) for x in encoded], dtype=np.int64)
+        batch = np.zeros(
+            (len(encoded), int(lengths.max()), *encoded[0].shape[1:]), dtype=encoded[0].dtype
+        )
+        for row, x in enumerate(encoded):
+            batch[row, : len(x)] = x
+        if self.streams:
+            # A unidirectional step graph: step t only sees steps ≤ t, so padding after a
+            # row's end cannot change its answer at its last real step.
+            all_steps, _ = self.run(batch, self.initial_state(len(encoded)))  # [B, T, C]
+        else:
+            all_steps = self.run_lengths(batch, lengths)
+        return [
+            all_steps[row, :n]
+            if self.per_step
+            else (all_steps[row, n - 1] if self.streams else all_steps[row])
+            for row, n in enumerate(lengths.tolist())
+        ]
+
+    def classify(self, items: Sequence[Any], top: int = 1) -> list[Prediction]:
+        """Label and probability for each input (one batched call)."""
+        if not items:
+            raise InputError("nothing to classify: give at least one input")
+        return [self.prediction(logits, top) for logits in self.logits(items)]
+
+    def prediction(self, logits: np.ndarray, top: int) -> Prediction:
+        probs = softmax(logits)
+        if self.per_step:
+            bits = probs.argmax(-1)
+            extra = {"steps": [self.labels[b] for b in bits]}
+            if self.preprocessing.get("kind") == "binary-addition":
+                extra["sum"] = int((bits.astype(np.int64) << np.arange(bits.size)).sum())
+            confidence = float(probs.max(-1).min())
+            return Prediction("".join(extra["steps"]), confidence, [], probs, extra)
+        order = np.argsort(probs)[::-1][: max(1, top)]
+        ranked = [(self.labels[i], float(probs[i])) for i in order]
+        return Prediction(ranked[0][0], ranked[0][1], ranked, probs)
+
+    def stream(self, item: Any) -> Iterator[np.ndarray]:
+        """Probabilities [C] after each step, one graph call per step (streaming graphs)."""
+        if not self.streams:
+            raise InputError(
+                "this model is bidirectional (or pools over the whole input) and "
+                "cannot classify step by step; use classify()"
+            )
+        encoded = self.encode(item)
+        state = self.initial_state(1)
+        for step in range(len(encoded)):
+            logits, state = self.run(encoded[None, step : step + 1], state)
+            yield softmax(logits[0, 0])
+
+
+def encode_addition(item: Any, bits: int) -> np.ndarray:
+    """'a+b' → features [bits + 1, 2] of their bits, LSB first."""
+    try:
+        a, b = (int(part) for part in str(item).replace(" ", "").split("+"))
+    except ValueError:
+        raise InputError(f"{item!r} is not of the form a+b (two non-negative integers)") from None
+    if not (0 <= a < 2**bits and 0 <= b < 2**bits):
+        raise InputError(
+            f"{item!r}: both numbers must be in 0..{2**bits - 1} for this {bits}-bit model"
+        )
+    steps = np.arange(bits + 1)
+    return np.stack([(a >> steps) & 1, (b >> steps) & 1], axis=-1).astype(np.float32)
