@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rnnedge.runtime import Generator
+    from rnnedge.runtime import Classifier, Generator
 
 
-def load(path: str | None = None, device: str = "auto", threads: int | None = None) -> Generator:
+def load(
+    path: str | None = None, device: str = "auto", threads: int | None = None
+) -> Generator | Classifier:
     """Load an rnnedge ONNX model (the shipped default when `path` is None)."""
     from rnnedge.runtime import load as runtime_load
 

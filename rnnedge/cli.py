@@ -131,6 +131,214 @@ def train_lm(
     fit(LMTrainConfig(**options), RichTrainReporter())
 
 
+# Options shared by the classifier trainers (train classify / sequence / add).
+CellOpt = Annotated[str, typer.Option(help="rnn, gru or lstm.")]
+HiddenOpt = Annotated[int, typer.Option(help="Hidden units per layer and direction.")]
+LayersOpt = Annotated[int, typer.Option(help="Stacked recurrent layers.")]
+BidiOpt = Annotated[bool, typer.Option(help="Bidirectional (whole-sequence graph, no streaming).")]
+DropoutOpt = Annotated[float, typer.Option(help="Dropout between layers and before the head.")]
+PoolingOpt = Annotated[str, typer.Option(help="last, mean, max (over real steps) or per-step.")]
+StepsOpt = Annotated[int, typer.Option(help="Optimizer steps.")]
+BatchOpt = Annotated[int, typer.Option(help="Sequences per batch.")]
+LrOpt = Annotated[float, typer.Option(help="Peak learning rate.")]
+OutOpt = Annotated[Path, typer.Option(help="Run folder: checkpoints and metrics.")]
+EvalOpt = Annotated[int, typer.Option(help="Evaluate (and keep best.pt) every N steps.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed for weights, splits and batches.")]
+ThreadsTrainOpt = Annotated[int, typer.Option(help="torch threads; 0 = torch's default.")]
+ResumeOpt = Annotated[bool, typer.Option(help="Continue the run in --out from last.pt.")]
+LabelNamesOpt = Annotated[
+    str | None, typer.Option(help="Comma-separated class names (default: 0, 1, …).")
+]
+
+
+def train_classifier(options: dict[str, Any], make_sets: Any, data_info: dict[str, Any]) -> None:
+    """Shared tail of the classifier trainers: config, data, fit with a progress display."""
+    require_torch()
+    from rnnedge.cli_render import RichTrainReporter
+    from rnnedge.train.classify import ClassifierTrainConfig, fit_labelled
+
+    config = ClassifierTrainConfig(**options, checkpoint_every=options["eval_every"])
+    config.check()
+    with stderr.status("reading data…"):
+        train, valid = make_sets()
+    fit_labelled(config, train, valid, data_info, RichTrainReporter(items="sequences"))
+
+
+@train_app.command("add")
+def train_add(
+    bits: Annotated[int, typer.Option(help="Bits per number (sums have bits + 1).")] = 8,
+    train_examples: int = 4000,
+    valid_examples: int = 500,
+    out: OutOpt = Path("runs/add"),
+    cell: CellOpt = "rnn",
+    hidden: HiddenOpt = 16,
+    layers: LayersOpt = 1,
+    steps: StepsOpt = 400,
+    batch_size: BatchOpt = 32,
+    lr: LrOpt = 0.01,
+    eval_every: EvalOpt = 100,
+    seed: SeedOpt = 0,
+    threads: ThreadsTrainOpt = 1,
+    resume: ResumeOpt = False,
+) -> None:
+    """Binary addition, LSB first (reference 004): trains to exact sums in seconds."""
+    from rnnedge.sources import addition_set
+
+    options = {
+        k: v
+        for k, v in locals().items()
+        if k not in ("bits", "train_examples", "valid_examples", "addition_set")
+    }
+    options.update(out=str(out), pooling="per-step", embed_dim=0)
+    train_classifier(
+        options,
+        lambda: (
+            addition_set(train_examples, bits, seed),
+            addition_set(valid_examples, bits, seed + 1),
+        ),
+        {"source": "add", "bits": bits},
+    )
+
+
+@train_app.command("sequence")
+def train_sequence(
+    images: Annotated[Path, typer.Option(help="IDX images (e.g. train-images-idx3-ubyte[.gz]).")],
+    labels: Annotated[Path, typer.Option(help="IDX labels for --images.")],
+    test_images: Annotated[Path, typer.Option(help="IDX images to validate on.")],
+    test_labels: Annotated[Path, typer.Option(help="IDX labels for --test-images.")],
+    label_names: LabelNamesOpt = None,
+    out: OutOpt = Path("runs/sequence"),
+    cell: CellOpt = "lstm",
+    hidden: HiddenOpt = 128,
+    layers: LayersOpt = 1,
+    bidirectional: BidiOpt = False,
+    dropout: DropoutOpt = 0.0,
+    pooling: PoolingOpt = "last",
+    steps: StepsOpt = 3000,
+    batch_size: BatchOpt = 128,
+    lr: LrOpt = 2e-3,
+    eval_every: EvalOpt = 500,
+    schedule: Annotated[str, typer.Option(help="none or cosine.")] = "cosine",
+    precision: Annotated[str, typer.Option(help="fp32 or bf16 (autocast).")] = "fp32",
+    seed: SeedOpt = 0,
+    threads: ThreadsTrainOpt = 0,
+    resume: ResumeOpt = False,
+) -> None:
+    """Vector sequences from IDX images, each read row by row (reference 003)."""
+    from rnnedge.sources import idx_set
+
+    names = label_names.split(",") if label_names else None
+    options = {
+        k: v
+        for k, v in locals().items()
+        if k
+        not in ("images", "labels", "test_images", "test_labels", "label_names", "idx_set", "names")
+    }
+    options.update(out=str(out), embed_dim=0)
+    train_classifier(
+        options,
+        lambda: (idx_set(images, labels, names), idx_set(test_images, test_labels, names)),
+        {"source": "idx", "images": str(images), "test_images": str(test_images)},
+    )
+
+
+@train_app.command("classify")
+def train_classify(
+    folders: Annotated[
+        Path | None, typer.Option(help="A folder with one sub-folder per label.")
+    ] = None,
+    aclimdb: Annotated[
+        Path | None, typer.Option(help="An aclImdb folder (train/ and test/).")
+    ] = None,
+    table: Annotated[Path | None, typer.Option(help="A CSV (with header) or JSONL file.")] = None,
+    text_column: Annotated[str, typer.Option(help="--table column holding the text.")] = "text",
+    label_column: Annotated[str, typer.Option(help="--table column holding the label.")] = "label",
+    tokenizer: Annotated[str, typer.Option(help="word or char.")] = "word",
+    max_vocab: Annotated[int, typer.Option(help="Keep the N most frequent words.")] = 10000,
+    max_len: Annotated[int, typer.Option(help="Truncate inputs to N tokens.")] = 100,
+    valid_fraction: Annotated[float, typer.Option(help="Held-out share (no aclImdb test).")] = 0.1,
+    out: OutOpt = Path("runs/classify"),
+    cell: CellOpt = "lstm",
+    embed_dim: Annotated[int, typer.Option(help="Embedding size.")] = 128,
+    hidden: HiddenOpt = 128,
+    layers: LayersOpt = 1,
+    bidirectional: BidiOpt = False,
+    dropout: DropoutOpt = 0.0,
+    pooling: PoolingOpt = "last",
+    steps: StepsOpt = 2000,
+    batch_size: BatchOpt = 32,
+    lr: LrOpt = 1e-3,
+    eval_every: EvalOpt = 200,
+    seed: SeedOpt = 0,
+    threads: ThreadsTrainOpt = 0,
+    resume: ResumeOpt = False,
+) -> None:
+    """Text classification (reference 000's IMDB LSTM / BiLSTM) from folders, aclImdb or tables."""
+    options = {
+        k: v
+        for k, v in locals().items()
+        if k
+        in (
+            "cell",
+            "embed_dim",
+            "hidden",
+            "layers",
+            "bidirectional",
+            "dropout",
+            "pooling",
+            "steps",
+            "batch_size",
+            "lr",
+            "eval_every",
+            "seed",
+            "threads",
+            "resume",
+        )
+    }
+    options["out"] = str(out)
+    from rnnedge.sources import text_sets
+
+    given = [(k, v) for k, v in (("folders", folders), ("aclimdb", aclimdb), ("table", table)) if v]
+    if len(given) != 1:
+        raise RnnedgeError("give exactly one data source: --folders, --aclimdb or --table")
+    kind, path = given[0]
+    source = {
+        "kind": kind,
+        "path": str(path),
+        "text_column": text_column,
+        "label_column": label_column,
+    }
+    test = {**source} if kind == "aclimdb" else None
+    options = {
+        k: v
+        for k, v in locals().items()
+        if k
+        in (
+            "out",
+            "cell",
+            "embed_dim",
+            "hidden",
+            "layers",
+            "bidirectional",
+            "dropout",
+            "pooling",
+            "steps",
+            "batch_size",
+            "lr",
+            "eval_every",
+            "seed",
+            "threads",
+            "resume",
+        )
+    }
+    options["out"] = str(out)
+    train_classifier(
+        options,
+        lambda: text_sets(source, tokenizer, max_vocab, max_len, test, valid_fraction, seed),
+        {"source": source, "tokenizer": tokenizer, "max_vocab": max_vocab, "max_len": max_len},
+    )
+
+
 @app.command("export")
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint from `rnnedge train` (.pt).")],
@@ -203,9 +411,9 @@ def generate_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Stream generated text to stdout as it is made."""
-    from rnnedge.runtime import SamplingConfig, load
+    from rnnedge.runtime import SamplingConfig, load_generator
 
-    generator = load(model, device=device, threads=threads)
+    generator = load_generator(model, device=device, threads=threads)
     defaults = generator.manifest.sampling
     sampling = SamplingConfig(
         temperature=defaults.get("temperature", 1.0) if temperature is None else temperature,
@@ -261,6 +469,112 @@ def generate_command(
             f"{count} characters in {seconds:.3f} s ({count / seconds:,.0f} tokens/s "
             f"incl. prefill) on {generator.provider}"
         )
+
+
+@infer_app.command("classify")
+def classify_command(
+    model: Annotated[Path, typer.Argument(help="rnnedge classifier (.onnx).")],
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Texts to classify ('a+b' for the addition model).", show_default=False
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="One input per line; '-' reads stdin.")
+    ] = None,
+    images: Annotated[Path | None, typer.Option(help="IDX images (image-row models).")] = None,
+    first: Annotated[int, typer.Option(help="With --images: classify the first N.")] = 10,
+    top: Annotated[int, typer.Option(help="Show the k most likely labels.")] = 1,
+    stream: Annotated[
+        bool, typer.Option(help="Show how the prediction evolves step by step (one input).")
+    ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --stream: draw per-step class probabilities to a PNG (needs matplotlib)."
+        ),
+    ] = None,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Label and probability for each input (batched), or step by step with --stream."""
+    from rnnedge.runtime import load_classifier
+
+    classifier = load_classifier(model, device=device, threads=threads)
+    items, shown = classify_inputs(inputs, file, images, first)
+    if stream:
+        stream_one(classifier, items, shown, plot, json_out)
+        return
+    if top < 1:
+        raise RnnedgeError(f"--top must be at least 1, got {top}")
+    predictions = classifier.classify(items, top=top)
+    if json_out:
+        for text, prediction in zip(shown, predictions, strict=True):
+            sys.stdout.write(
+                json.dumps({"input": text, **prediction.to_dict()}, ensure_ascii=False) + "\n"
+            )
+        return
+    from rnnedge.render import predictions_table
+
+    stdout.print(predictions_table(shown, predictions))
+
+
+def classify_inputs(
+    inputs: list[str] | None, file: Path | None, images: Path | None, first: int
+) -> tuple[list[Any], list[str]]:
+    """(items for the classifier, how to show each) from arguments, a file, stdin or IDX."""
+    if images is not None:
+        from rnnedge.datasets import read_idx
+
+        pixels = read_idx(images)[:first].astype("float32") / 255.0
+        return list(pixels), [f"{images.name}[{i}]" for i in range(len(pixels))]
+    items = list(inputs or [])
+    if file is not None:
+        from rnnedge.textio import read_text
+
+        content = sys.stdin.read() if str(file) == "-" else read_text(file)
+        items += [line for line in content.splitlines() if line.strip()]
+    if not items:
+        raise RnnedgeError(
+            "nothing to classify: give inputs as arguments, --file F, --file - (stdin) or --images"
+        )
+    return items, items
+
+
+def stream_one(
+    classifier: Any, items: list[Any], shown: list[str], plot: Path | None, json_out: bool
+) -> None:
+    """Per-step probabilities of a single input, as bars, JSON lines or a picture."""
+    import numpy as np
+
+    if len(items) != 1:
+        raise RnnedgeError(f"--stream takes exactly one input, got {len(items)}")
+    steps = np.stack(list(classifier.stream(items[0])))  # [T, C]
+    if plot is not None:
+        from rnnedge.render import plot_steps
+
+        plot_steps(steps, classifier.labels, shown[0], plot)
+        stderr.print(f"wrote {plot}")
+    if json_out:
+        for index, probs in enumerate(steps):
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "step": index + 1,
+                        "probabilities": dict(
+                            zip(classifier.labels, map(float, probs), strict=True)
+                        ),
+                    }
+                )
+                + "\n"
+            )
+        return
+    from rnnedge.render import stream_lines
+
+    for line in stream_lines(steps, classifier.labels):
+        stdout.print(line)
 
 
 def run_streams(
@@ -337,39 +651,73 @@ def inspect_command(model: ModelArg = None, json_out: JsonOpt = False) -> None:
 @app.command("eval")
 def eval_command(
     model: ModelArg = None,
-    text: Annotated[Optional[Path], typer.Option(help="UTF-8 text to score.")] = None,  # noqa: UP045
+    text: Annotated[Path | None, typer.Option(help="LM: UTF-8 text to score.")] = None,
     tail: Annotated[
         float,
         typer.Option(
-            help="Score only the last fraction of the file (0.1 = a 10 % held-out tail); 1 = all."
+            help="LM: score only the last fraction of the file (0.1 = a 10 % "
+            "held-out tail); 1 = all."
         ),
     ] = 1.0,
+    folders: Annotated[Path | None, typer.Option(help="Classifier: one folder per label.")] = None,
+    aclimdb: Annotated[Path | None, typer.Option(help="Classifier: aclImdb (its test/).")] = None,
+    table: Annotated[Path | None, typer.Option(help="Classifier: CSV or JSONL file.")] = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    images: Annotated[Path | None, typer.Option(help="Classifier: IDX images.")] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="Classifier: IDX labels for --images.")
+    ] = None,
+    add: Annotated[int, typer.Option(help="Addition model: score N random sums.")] = 0,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Bits per character and perplexity of a text, computed by the runtime."""
-    from rnnedge.runtime import load
+    """Score a model with the runtime: bits/char for LMs; accuracy, macro-F1, confusion for
+    classifiers."""
+    from rnnedge.runtime import Generator, load
+
+    runtime = load(model, device=device, threads=threads)
+    began = time.perf_counter()
+    if isinstance(runtime, Generator):
+        metrics = evaluate_lm(runtime, text, tail)
+    else:
+        from rnnedge.runtime.classify import evaluate_classifier
+        from rnnedge.sources import evaluation_items
+
+        items, targets = evaluation_items(
+            runtime.labels,
+            runtime.preprocessing,
+            folders=folders,
+            aclimdb=aclimdb,
+            table=table,
+            text_column=text_column,
+            label_column=label_column,
+            images=images,
+            labels=labels,
+            add=add,
+        )
+        metrics = evaluate_classifier(runtime, items, targets)
+    metrics["seconds"] = time.perf_counter() - began
+    if json_out:
+        print_json({"model": str(model or "default"), **metrics})
+        return
+    from rnnedge.render import eval_lines
+
+    for line in eval_lines(metrics, getattr(runtime, "labels", [])):
+        stdout.print(line)
+
+
+def evaluate_lm(generator: Any, text: Path | None, tail: float) -> dict[str, Any]:
     from rnnedge.textio import read_text
 
     if text is None:
         raise RnnedgeError("--text FILE is required: the text to score")
     if not 0.0 < tail <= 1.0:
         raise RnnedgeError(f"--tail must be in (0, 1], got {tail}")
-    generator = load(model, device=device, threads=threads)
     content = read_text(text)
-    content = content[round(len(content) * (1.0 - tail)) :]
-    began = time.perf_counter()
-    metrics = generator.evaluate(content)
-    metrics["seconds"] = time.perf_counter() - began
-    if json_out:
-        print_json({"model": str(model or "default"), "text": str(text), "tail": tail, **metrics})
-        return
-    stdout.print(
-        f"{metrics['bpc']:.4f} bits/char, perplexity {metrics['perplexity']:.4f}, "
-        f"loss {metrics['loss']:.4f} nats over {metrics['chars']:,} characters "
-        f"({metrics['chars'] / metrics['seconds']:,.0f} chars/s)"
-    )
+    metrics = generator.evaluate(content[round(len(content) * (1.0 - tail)) :])
+    return {"text": str(text), "tail": tail, **metrics}
 
 
 @app.command("bench")
@@ -384,9 +732,9 @@ def bench_command(
     """Step latency, batched-stream throughput, prefill and cold start of one model."""
     from rnnedge.bench import bench_generator, cold_start
     from rnnedge.render import bench_table
-    from rnnedge.runtime import load
+    from rnnedge.runtime import load_generator
 
-    generator = load(model, device=device, threads=threads)
+    generator = load_generator(model, device=device, threads=threads)
     with stderr.status("measuring…"):
         report = bench_generator(generator, steps=steps)
         report["provider"] = generator.provider

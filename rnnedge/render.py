@@ -138,3 +138,88 @@ def bench_table(report: dict[str, Any]) -> Table:
             )
         )
     return key_value_table("rnnedge bench", rows)
+
+
+def eval_lines(metrics: dict[str, Any], labels: list[str]) -> list[Any]:
+    """`rnnedge eval` output: one line for LMs; figures and a confusion table for classifiers."""
+    if "bpc" in metrics:
+        return [
+            f"{metrics['bpc']:.4f} bits/char, perplexity {metrics['perplexity']:.4f}, loss "
+            f"{metrics['loss']:.4f} nats over {metrics['chars']:,} characters "
+            f"({metrics['chars'] / metrics['seconds']:,.0f} chars/s)"
+        ]
+    lines: list[Any] = [
+        f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f} over "
+        f"{metrics['examples']:,} examples ({metrics['examples'] / metrics['seconds']:,.0f}/s)"
+        + (f", exact sequences {metrics['exact']:.4f}" if "exact" in metrics else "")
+    ]
+    table = Table(title="confusion (rows: truth, columns: predicted)", title_justify="left")
+    table.add_column("")
+    for label in labels:
+        table.add_column(escape(label), justify="right")
+    table.add_column("recall", justify="right")
+    for label, row, recall in zip(labels, metrics["confusion"], metrics["recall"], strict=True):
+        table.add_row(escape(label), *map(str, row), f"{recall:.3f}")
+    lines.append(table)
+    return lines
+
+
+def predictions_table(shown: list[str], predictions: list[Any]) -> Table:
+    """One row per input: the label, its probability and the runners-up."""
+    table = Table(show_header=True)
+    table.add_column("input", overflow="ellipsis", max_width=60)
+    table.add_column("label")
+    table.add_column("probability", justify="right")
+    table.add_column("top")
+    for text, prediction in zip(shown, predictions, strict=True):
+        extra = prediction.extra or {}
+        label = (
+            f"{prediction.label} (bits, LSB first: {''.join(extra['steps'])})"
+            if ("sum" in extra)
+            else prediction.label
+        )
+        runners = ", ".join(f"{k} {p:.3f}" for k, p in prediction.top[1:])
+        table.add_row(
+            escape(str(text)), escape(label), f"{prediction.probability:.4f}", escape(runners)
+        )
+    return table
+
+
+def stream_lines(steps: Any, labels: list[str], width: int = 30) -> list[str]:
+    """A bar per step: how sure the model is of its current best label as data arrives."""
+    lines = []
+    for index, probs in enumerate(steps):
+        best = int(probs.argmax())
+        filled = round(float(probs[best]) * width)
+        lines.append(
+            f"step {index + 1:>4}  [green]{'█' * filled}[/]{'·' * (width - filled)} "
+            f"{probs[best]:.3f} {escape(labels[best])}"
+        )
+    return lines
+
+
+def plot_steps(steps: Any, labels: list[str], title: str, path: Any) -> None:
+    """Per-step class probabilities as stacked bar rows (reference 003's picture)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from rnnedge.errors import DependencyError
+
+        raise DependencyError("--plot needs matplotlib: pip install 'rnnedge[plot]'") from None
+    figure, axis = plt.subplots(figsize=(8, 0.25 * len(steps) + 1.5))
+    axis.imshow(steps, aspect="auto", cmap="Blues", vmin=0, vmax=1)
+    axis.set(
+        xticks=range(len(labels)),
+        yticks=range(len(steps)),
+        xlabel="class",
+        ylabel="step (rows read)",
+        title=f"{title}: probability after each step",
+    )
+    axis.set_xticklabels(labels, rotation=45, ha="right")
+    axis.set_yticklabels([str(i + 1) for i in range(len(steps))])
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

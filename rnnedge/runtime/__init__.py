@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from rnnedge.errors import ModelError
+from rnnedge.runtime.classify import Classifier
 from rnnedge.runtime.generate import Generator
 from rnnedge.runtime.sampling import SamplingConfig
 from rnnedge.runtime.session import available_providers, open_session
@@ -28,9 +29,32 @@ def default_model_path() -> Path:
 
 def load(
     path: str | Path | None = None, device: str = "auto", threads: int | None = None
+) -> Generator | Classifier:
+    """Load a model (the shipped default when `path` is None): a Generator for language
+    models, a Classifier for classifiers, as the file's manifest says."""
+    loaded = open_session(path or default_model_path(), device=device, threads=threads)
+    return Classifier(loaded) if loaded.manifest.task == "classification" else Generator(loaded)
+
+
+def load_generator(
+    path: str | Path | None = None, device: str = "auto", threads: int | None = None
 ) -> Generator:
-    """Load a language model for generation (the shipped default when `path` is None)."""
+    """A language model, or an error saying which command fits the file instead."""
     return Generator(open_session(path or default_model_path(), device=device, threads=threads))
 
 
-__all__ = ["Generator", "SamplingConfig", "available_providers", "default_model_path", "load"]
+def load_classifier(
+    path: str | Path, device: str = "auto", threads: int | None = None
+) -> Classifier:
+    """A classifier, or an error saying which command fits the file instead."""
+    return Classifier(open_session(path, device=device, threads=threads))
+
+
+__all__ = [
+    "Classifier",
+    "Generator",
+    "SamplingConfig",
+    "available_providers",
+    "default_model_path",
+    "load",
+]

@@ -114,11 +114,13 @@ class Classifier(StatefulGraph):
         probs = softmax(logits)
         if self.per_step:
             bits = probs.argmax(-1)
-            extra = {"steps": [self.labels[b] for b in bits]}
+            extra: dict[str, Any] = {"steps": [self.labels[b] for b in bits]}
+            label = " ".join(extra["steps"])
             if self.preprocessing.get("kind") == "binary-addition":
                 extra["sum"] = int((bits.astype(np.int64) << np.arange(bits.size)).sum())
-            confidence = float(probs.max(-1).min())
-            return Prediction("".join(extra["steps"]), confidence, [], probs, extra)
+                label = str(extra["sum"])
+            # A per-step answer is as sure as its least sure step.
+            return Prediction(label, float(probs.max(-1).min()), [], probs, extra)
         order = np.argsort(probs)[::-1][: max(1, top)]
         ranked = [(self.labels[i], float(probs[i])) for i in order]
         return Prediction(ranked[0][0], ranked[0][1], ranked, probs)
@@ -149,3 +151,26 @@ def encode_addition(item: Any, bits: int) -> np.ndarray:
         )
     steps = np.arange(bits + 1)
     return np.stack([(a >> steps) & 1, (b >> steps) & 1], axis=-1).astype(np.float32)
+
+
+def evaluate_classifier(
+    classifier: Classifier, items: Sequence[Any], targets: Sequence[np.ndarray], batch: int = 256
+) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall, confusion (and exact sequences for
+    per-step models), classifying `items` in batches."""
+    from rnnedge.metrics import classification_metrics
+
+    predicted = []
+    for start in range(0, len(items), batch):
+        predicted += [
+            logits.argmax(-1) for logits in classifier.logits(items[start : start + batch])
+        ]
+    flat_predicted = np.concatenate([np.atleast_1d(p) for p in predicted])
+    flat_expected = np.concatenate([np.atleast_1d(t) for t in targets])
+    metrics = classification_metrics(flat_predicted, flat_expected, len(classifier.labels))
+    metrics["examples"] = len(items)
+    if classifier.per_step:
+        metrics["exact"] = float(
+            np.mean([np.array_equal(p, t) for p, t in zip(predicted, targets, strict=True)])
+        )
+    return metrics

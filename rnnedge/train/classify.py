@@ -4,8 +4,7 @@ sequences (IDX images read row by row) and the built-in binary-addition task.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ from rnnedge.errors import InputError
 from rnnedge.metrics import classification_metrics
 from rnnedge.nets.classifier import POOLINGS, ClassifierConfig, SequenceClassifier
 from rnnedge.nets.language_model import CELLS
+from rnnedge.sources import LabelledSet
 from rnnedge.train.loop import (
     LoopConfig,
     TrainingTask,
@@ -40,7 +40,6 @@ class ClassifierTrainConfig(LoopConfig):
     pooling: str = "last"
     batch_size: int = 32
     lr: float = 1e-3
-    data: dict[str, Any] = field(default_factory=dict)  # the source, recorded in checkpoints
 
     def check(self) -> None:
         super().check()
@@ -201,19 +200,46 @@ def fit_classifier(
     return run(config, task, device, resumed, generator, reporter)
 
 
-def split_examples(
-    examples: Examples, valid_fraction: float, seed: int
-) -> tuple[Examples, Examples]:
-    """A seeded random split (examples are independent, unlike an LM's running text)."""
-    if not 0.0 < valid_fraction < 1.0:
-        raise InputError(f"--valid-fraction must be between 0 and 1, got {valid_fraction}")
-    order = np.random.default_rng(seed).permutation(len(examples))
-    cut = max(1, math.floor(len(examples) * valid_fraction))
-
-    def pick(rows):
-        return Examples(
-            [examples.inputs[r] for r in rows],
-            [examples.targets[r] for r in rows],
-        )
-
-    return pick(order[cut:]), pick(order[:cut])
+def fit_labelled(
+    config: ClassifierTrainConfig,
+    train: LabelledSet,
+    valid: LabelledSet,
+    data_info: dict[str, Any],
+    reporter: TrainReporter | None = None,
+) -> dict[str, Any]:
+    """Train on prepared sets; the model's input kind and sizes follow from the data."""
+    if len(train) == 0 or len(valid) == 0:
+        raise InputError("need at least one training and one validation example")
+    features = train.inputs[0].ndim == 2
+    model_config = ClassifierConfig(
+        num_classes=len(train.labels),
+        input="features" if features else "tokens",
+        vocab_size=0 if features else len(train.tokenizer["vocab"]),
+        feature_dim=int(train.inputs[0].shape[1]) if features else 0,
+        embed_dim=config.embed_dim,
+        cell=config.cell,
+        hidden=config.hidden,
+        layers=config.layers,
+        bidirectional=config.bidirectional,
+        dropout=config.dropout,
+        pooling=config.pooling,
+    )
+    describe = {
+        "labels": train.labels,
+        "tokenizer": train.tokenizer,
+        "preprocessing": train.preprocessing,
+        "data": {
+            **data_info,
+            "train_examples": len(train),
+            "valid_examples": len(valid),
+            "skipped": train.skipped + valid.skipped,
+        },
+    }
+    return fit_classifier(
+        config,
+        model_config,
+        Examples(train.inputs, train.targets),
+        Examples(valid.inputs, valid.targets),
+        describe,
+        reporter,
+    )
