@@ -148,12 +148,73 @@ def write_card(recipe: dict, model_path: Path, size: int) -> None:
     model_path.with_suffix(".md").write_text("\n".join(lines))
 
 
+def rnnedge_cli(args: list[str]) -> str:
+    """Run the rnnedge CLI as a user would; its stdout."""
+    command = [sys.executable, "-m", "rnnedge", *args]
+    return subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT).stdout
+
+
+def build_with_cli(recipe: dict, stage: str) -> None:
+    """Recipes of kind "cli": train with the CLI, export, score the test set with the runtime."""
+    from rnnedge.exporter import export_checkpoint
+
+    if stage in ("train", "all"):
+        rnnedge_cli(recipe["train"])
+    if stage in ("export", "all"):
+        output = ROOT / recipe["output"]
+        result = export_checkpoint(ROOT / recipe["checkpoint"], output, recipe=recipe["name"])
+        scores = json.loads(
+            rnnedge_cli([a.replace("{model}", str(output)) for a in recipe["evaluate"]])
+        )
+        output.with_suffix(".eval.json").write_text(json.dumps(scores, indent=2) + "\n")
+        write_classifier_card(recipe, output, result.size_bytes, scores)
+
+
+def write_classifier_card(recipe: dict, model_path: Path, size: int, scores: dict) -> None:
+    """The card of a classifier: data, training, validation and the test-set figures."""
+    from rnnedge.render import validation_lines
+    from rnnedge.runtime import load_classifier
+
+    m = load_classifier(model_path, device="cpu").manifest
+    arch, training = m.architecture, m.training
+    direction = "bidirectional" if arch["bidirectional"] else "unidirectional"
+    recall = ", ".join(
+        f"{label} {r:.3f}" for label, r in zip(m.labels, scores["recall"], strict=True)
+    )
+    lines = [
+        f"# {recipe['name']}",
+        "",
+        f"{direction.capitalize()} {arch['cell'].upper()} {arch['layers']} × {arch['hidden']}, "
+        f"{arch['pooling']} pooling, {arch['parameters']:,} parameters, {len(m.labels)} classes; "
+        f"`{model_path.name}` {size / 1e6:.2f} MB (fp32).",
+        "",
+        f"Training: `rnnedge {' '.join(recipe['train'])}` — {training['step']:,} steps, "
+        f"{training['train_seconds'] / 60:.1f} min on this machine's CPU; best validation "
+        f"accuracy {training.get('best_valid_accuracy', float('nan')):.4f}.",
+        "",
+        "## Test set (scored once, by the runtime)",
+        "",
+        f"`rnnedge {' '.join(recipe['evaluate']).replace('{model}', str(model_path.name))}`: "
+        f"**accuracy {scores['accuracy']:.4f}**, macro-F1 {scores['macro_f1']:.4f} over "
+        f"{scores['examples']:,} examples. Recall per class: {recall}.",
+        "",
+        "## Validation at export",
+        "",
+        *[f"- {line}" for line in validation_lines(m.validation)],
+        "",
+    ]
+    model_path.with_suffix(".md").write_text("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recipe", type=Path)
     parser.add_argument("--stage", choices=["prepare", "train", "export", "all"], default="all")
     args = parser.parse_args()
     recipe = tomllib.loads(args.recipe.read_text())
+    if recipe.get("kind") == "cli":
+        build_with_cli(recipe, args.stage)
+        return
     text = prepare(recipe)
     if args.stage in ("train", "all"):
         train(recipe, text)

@@ -182,14 +182,12 @@ def train_add(
     resume: ResumeOpt = False,
 ) -> None:
     """Binary addition, LSB first (reference 004): trains to exact sums in seconds."""
-    from rnnedge.sources import addition_set
-
     options = {
-        k: v
-        for k, v in locals().items()
-        if k not in ("bits", "train_examples", "valid_examples", "addition_set")
+        k: v for k, v in locals().items() if k not in ("bits", "train_examples", "valid_examples")
     }
     options.update(out=str(out), pooling="per-step", embed_dim=0)
+    from rnnedge.sources import addition_set
+
     train_classifier(
         options,
         lambda: (
@@ -204,8 +202,14 @@ def train_add(
 def train_sequence(
     images: Annotated[Path, typer.Option(help="IDX images (e.g. train-images-idx3-ubyte[.gz]).")],
     labels: Annotated[Path, typer.Option(help="IDX labels for --images.")],
-    test_images: Annotated[Path, typer.Option(help="IDX images to validate on.")],
-    test_labels: Annotated[Path, typer.Option(help="IDX labels for --test-images.")],
+    test_images: Annotated[
+        Path | None,
+        typer.Option(
+            help="IDX images to validate on (default: hold out --valid-fraction of --images)."
+        ),
+    ] = None,
+    test_labels: Annotated[Path | None, typer.Option(help="IDX labels for --test-images.")] = None,
+    valid_fraction: Annotated[float, typer.Option(help="Held-out share without a test set.")] = 0.1,
     label_names: LabelNamesOpt = None,
     out: OutOpt = Path("runs/sequence"),
     cell: CellOpt = "lstm",
@@ -225,20 +229,24 @@ def train_sequence(
     resume: ResumeOpt = False,
 ) -> None:
     """Vector sequences from IDX images, each read row by row (reference 003)."""
-    from rnnedge.sources import idx_set
-
-    names = label_names.split(",") if label_names else None
     options = {
         k: v
         for k, v in locals().items()
         if k
-        not in ("images", "labels", "test_images", "test_labels", "label_names", "idx_set", "names")
+        not in ("images", "labels", "test_images", "test_labels", "label_names", "valid_fraction")
     }
     options.update(out=str(out), embed_dim=0)
+    names = label_names.split(",") if label_names else None
+    from rnnedge.sources import idx_set, split_set
+
+    def sets() -> tuple[Any, Any]:
+        if test_images is None or test_labels is None:
+            return split_set(idx_set(images, labels, names), valid_fraction, seed)
+        return idx_set(images, labels, names), idx_set(test_images, test_labels, names)
+
+    validation = str(test_images) if test_images else f"{valid_fraction:.0%} of --images (seeded)"
     train_classifier(
-        options,
-        lambda: (idx_set(images, labels, names), idx_set(test_images, test_labels, names)),
-        {"source": "idx", "images": str(images), "test_images": str(test_images)},
+        options, sets, {"source": "idx", "images": str(images), "validation": validation}
     )
 
 

@@ -134,6 +134,27 @@ def split_texts(
     return pick(order[cut:]), pick(order[:cut])
 
 
+def split_set(
+    examples: LabelledSet, valid_fraction: float, seed: int
+) -> tuple[LabelledSet, LabelledSet]:
+    """A seeded random split of independent examples into training and validation."""
+    if not 0.0 < valid_fraction < 1.0:
+        raise InputError(f"--valid-fraction must be between 0 and 1, got {valid_fraction}")
+    order = np.random.default_rng(seed).permutation(len(examples))
+    cut = max(1, int(len(order) * valid_fraction))
+
+    def pick(rows: np.ndarray) -> LabelledSet:
+        return LabelledSet(
+            [examples.inputs[r] for r in rows],
+            [examples.targets[r] for r in rows],
+            examples.labels,
+            examples.tokenizer,
+            examples.preprocessing,
+        )
+
+    return pick(order[cut:]), pick(order[:cut])
+
+
 def idx_set(images: str | Path, labels: str | Path, label_names: list[str] | None) -> LabelledSet:
     data = load_idx_images(images, labels, label_names)
     return LabelledSet(
