@@ -158,6 +158,10 @@ def build_with_cli(recipe: dict, stage: str) -> None:
     """Recipes of kind "cli": train with the CLI, export, score the test set with the runtime."""
     from rnnedge.exporter import export_checkpoint
 
+    if recipe.get("prepare") == "fortunes-langid":
+        from fortunes import prepare_langid
+
+        print(prepare_langid(ROOT / recipe["data"]), file=sys.stderr)
     if stage in ("train", "all"):
         rnnedge_cli(recipe["train"])
     if stage in ("export", "all"):
@@ -167,10 +171,18 @@ def build_with_cli(recipe: dict, stage: str) -> None:
             rnnedge_cli([a.replace("{model}", str(output)) for a in recipe["evaluate"]])
         )
         output.with_suffix(".eval.json").write_text(json.dumps(scores, indent=2) + "\n")
-        write_classifier_card(recipe, output, result.size_bytes, scores)
+        comparison = None
+        if recipe.get("compare") == "langid":
+            from langid_compare import compare
+
+            comparison = compare(output, ROOT / recipe["data"])
+            output.with_suffix(".compare.json").write_text(json.dumps(comparison, indent=2) + "\n")
+        write_classifier_card(recipe, output, result.size_bytes, scores, comparison)
 
 
-def write_classifier_card(recipe: dict, model_path: Path, size: int, scores: dict) -> None:
+def write_classifier_card(
+    recipe: dict, model_path: Path, size: int, scores: dict, comparison: dict | None = None
+) -> None:
     """The card of a classifier: data, training, validation and the test-set figures."""
     from rnnedge.render import validation_lines
     from rnnedge.runtime import load_classifier
@@ -203,6 +215,15 @@ def write_classifier_card(recipe: dict, model_path: Path, size: int, scores: dic
         *[f"- {line}" for line in validation_lines(m.validation)],
         "",
     ]
+    if comparison:
+        from langid_compare import markdown
+
+        lines += [
+            "## Against langid.py (same languages, same held-out snippets, this machine)",
+            "",
+            *markdown(comparison),
+            "",
+        ]
     model_path.with_suffix(".md").write_text("\n".join(lines))
 
 

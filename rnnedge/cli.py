@@ -242,7 +242,8 @@ def train_sequence(
     def sets() -> tuple[Any, Any]:
         if test_images is None or test_labels is None:
             return split_set(idx_set(images, labels, names), valid_fraction, seed)
-        return idx_set(images, labels, names), idx_set(test_images, test_labels, names)
+        train = idx_set(images, labels, names)
+        return train, idx_set(test_images, test_labels, train.labels)
 
     validation = str(test_images) if test_images else f"{valid_fraction:.0%} of --images (seeded)"
     train_classifier(
@@ -259,6 +260,10 @@ def train_classify(
         Path | None, typer.Option(help="An aclImdb folder (train/ and test/).")
     ] = None,
     table: Annotated[Path | None, typer.Option(help="A CSV (with header) or JSONL file.")] = None,
+    valid_table: Annotated[
+        Path | None,
+        typer.Option(help="With --table: validate on this table instead of a split of --table."),
+    ] = None,
     text_column: Annotated[str, typer.Option(help="--table column holding the text.")] = "text",
     label_column: Annotated[str, typer.Option(help="--table column holding the label.")] = "label",
     tokenizer: Annotated[str, typer.Option(help="word or char.")] = "word",
@@ -317,6 +322,10 @@ def train_classify(
         "label_column": label_column,
     }
     test = {**source} if kind == "aclimdb" else None
+    if valid_table is not None:
+        if kind != "table":
+            raise RnnedgeError("--valid-table goes with --table")
+        test = {**source, "path": str(valid_table)}
     options = {
         k: v
         for k, v in locals().items()
@@ -534,6 +543,8 @@ def classify_inputs(
 ) -> tuple[list[Any], list[str]]:
     """(items for the classifier, how to show each) from arguments, a file, stdin or IDX."""
     if images is not None:
+        if first < 1:
+            raise RnnedgeError(f"--first must be at least 1, got {first}")
         from rnnedge.datasets import read_idx
 
         pixels = read_idx(images)[:first].astype("float32") / 255.0
@@ -559,6 +570,10 @@ def stream_one(
 
     if len(items) != 1:
         raise RnnedgeError(f"--stream takes exactly one input, got {len(items)}")
+    if plot is not None and not plot.parent.is_dir():
+        raise RnnedgeError(
+            f"cannot write --plot {str(plot)!r}: its folder does not exist; create it first"
+        )
     steps = np.stack(list(classifier.stream(items[0])))  # [T, C]
     if plot is not None:
         from rnnedge.render import plot_steps

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,7 +98,15 @@ def load_table(
     )
     if not rows:
         raise InputError(f"{str(path)!r} has no data rows")
-    columns = sorted({key for row in rows if isinstance(row, dict) for key in row})
+    columns = sorted(
+        {
+            key
+            for row in rows
+            if isinstance(row, dict)
+            for key in row
+            if isinstance(key, str) and key != BAD_ROW
+        }
+    )
     for wanted, flag in ((text_column, "--text-column"), (label_column, "--label-column")):
         if wanted not in columns:
             raise InputError(
@@ -104,8 +114,12 @@ def load_table(
             )
     texts, names, skipped = [], [], []
     for number, row in enumerate(rows, start=1):
-        text = row.get(text_column) if isinstance(row, dict) else None
-        label = row.get(label_column) if isinstance(row, dict) else None
+        if not isinstance(row, dict) or BAD_ROW in row:
+            skipped.append(
+                row.get(BAD_ROW) if isinstance(row, dict) else f"row {number}: not an object"
+            )
+            continue
+        text, label = row.get(text_column), row.get(label_column)
         if not isinstance(text, str) or not text.strip() or label in (None, ""):
             skipped.append(f"row {number}: missing text or label")
             continue
@@ -115,7 +129,15 @@ def load_table(
 
 
 def read_csv(content: str) -> list[dict]:
-    return list(csv.DictReader(content.splitlines()))
+    """Rows as dicts; a row with more fields than the header is kept aside as bad."""
+    rows = []
+    # newline="" keeps line breaks inside quoted fields; a BOM (Excel's "CSV UTF-8") is not
+    # part of the first column's name.
+    for number, row in enumerate(
+        csv.DictReader(io.StringIO(content.removeprefix("\ufeff"), newline="")), start=1
+    ):
+        rows.append({BAD_ROW: f"row {number}: more fields than the header"} if None in row else row)
+    return rows
 
 
 def read_jsonl(content: str) -> list:
@@ -126,10 +148,11 @@ def read_jsonl(content: str) -> list:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
-            rows.append({"__bad__": f"line {number} is not JSON"})
+            rows.append({BAD_ROW: f"line {number} is not JSON"})
     return rows
 
 
+BAD_ROW = "__bad_row__"  # marks a row that could not be parsed, with the reason
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -140,10 +163,17 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise InputError(f"IDX file {str(path)!r} does not exist; check the path")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error):
+            raise InputError(
+                f"{str(path)!r} is a truncated or corrupt .gz file; download or copy it again"
+            ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
         raise InputError(f"{str(path)!r} is not an IDX file (bad magic number)")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise InputError(f"{str(path)!r} is truncated: its IDX header is incomplete")
     dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     dtype = np.dtype(IDX_TYPES[raw[2]])
     expected = int(np.prod(dims)) * dtype.itemsize
@@ -181,6 +211,12 @@ def load_idx_images(
             f"{str(labels)!r} has {targets.shape[0]} labels for {pixels.shape[0]} images"
         )
     names = label_names or [str(i) for i in range(int(targets.max()) + 1)]
+    if targets.size and (int(targets.min()) < 0 or int(targets.max()) >= len(names)):
+        raise InputError(
+            f"{str(labels)!r} has labels {int(targets.min())}..{int(targets.max())} "
+            f"but there are {len(names)} class names; check --label-names or the "
+            "labels file"
+        )
     features = pixels.astype(np.float32) * np.float32(scale)  # [N, rows, cols]
     preprocessing = {
         "kind": "image-rows",

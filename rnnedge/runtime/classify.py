@@ -74,8 +74,13 @@ class Classifier(StatefulGraph):
             if ids.size == 0:
                 raise InputError(f"input {item[:40]!r} has no token this model knows")
             return ids
-        features = np.asarray(item, dtype=np.float32)
         expected = self.manifest.inputs[0].shape[-1]
+        try:
+            features = np.asarray(item, dtype=np.float32)
+        except (ValueError, TypeError):
+            raise InputError(
+                f"this model reads [steps, {expected}] feature vectors (e.g. --images), not text"
+            ) from None
         if features.ndim != 2 or features.shape[1] != expected:
             raise InputError(
                 f"each input must be [steps, {expected}] features; got shape {list(features.shape)}"

@@ -1,0 +1,107 @@
+"""Language-identification data from Debian's fortune packages, split by fortune.
+
+Each fortune (text between '%' lines) belongs to exactly one of train / valid / test, so
+no test snippet shares text with training. Training examples are random crops of 12–100
+characters (half of them from the fortune's start); validation and test snippets are each
+fortune's first 20 and first 60 characters, the task the model is judged on.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+from pathlib import Path
+
+FORTUNE_DIR = "/usr/share/games/fortunes"
+PACKAGES = {  # language code: Debian packages
+    "en": ["fortunes-min", "fortunes"],
+    "de": ["fortunes-de"],
+    "es": ["fortunes-es"],
+    "it": ["fortunes-it"],
+    "ru": ["fortunes-ru"],
+    "pl": ["fortunes-pl"],
+    "cs": ["fortunes-cs"],
+    "bg": ["fortunes-bg"],
+    "pt": ["fortunes-br"],
+    "zh": ["fortunes-zh"],
+    "eo": ["fortunes-eo"],
+    "ga": ["fortunes-ga"],
+}
+MAX_TRAIN, MAX_HELD_OUT, MIN_CHARS, SNIPPETS = 4000, 500, 20, (20, 60)
+WHITESPACE = re.compile(r"\s+")
+TERMINAL_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours in the Chinese collections
+
+
+def package_files(package: str) -> list[Path]:
+    """The package's fortune text files (symlinks resolved, .u8 preferred, no .dat)."""
+    listed = subprocess.run(
+        ["dpkg", "-L", package], check=True, capture_output=True, text=True
+    ).stdout.split()
+    files = {Path(f).resolve() for f in listed if f.startswith(FORTUNE_DIR)}
+    files = {
+        f
+        for f in files
+        if f.is_file() and f.stat().st_size and f.suffix != ".dat" and "ascii" not in f.name
+    }
+    # Some packages ship a UTF-8 twin (X.u8) of a legacy-encoded file; some twins are empty.
+    return sorted(f for f in files if f.suffix == ".u8" or f.with_suffix(".u8") not in files)
+
+
+def fortunes_of(language: str) -> list[str]:
+    """Distinct fortunes of one language, whitespace collapsed, at least MIN_CHARS long."""
+    seen: dict[str, None] = {}
+    for package in PACKAGES[language]:
+        for path in package_files(package):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue  # a legacy-encoded file without a .u8 twin
+            for fortune in re.split(r"^%\s*$", text, flags=re.MULTILINE):
+                clean = WHITESPACE.sub(" ", TERMINAL_ESCAPES.sub("", fortune)).strip()
+                if len(clean) >= MIN_CHARS:
+                    seen.setdefault(clean)
+    return list(seen)
+
+
+def crops(text: str, rng: random.Random, count: int = 2) -> list[str]:
+    out = []
+    for index in range(count):
+        length = rng.randint(12, 100)
+        start = 0 if index == 0 or len(text) <= length else rng.randint(0, len(text) - length)
+        out.append(text[start : start + length])
+    return out
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def prepare_langid(folder: Path, seed: int = 0) -> dict[str, int]:
+    """train.jsonl, valid.jsonl, test20.jsonl, test60.jsonl in `folder`; counts per language."""
+    rng = random.Random(seed)
+    train, valid, tests = [], [], {n: [] for n in SNIPPETS}
+    counts = {}
+    for language in PACKAGES:
+        items = fortunes_of(language)
+        rng.shuffle(items)
+        held = min(MAX_HELD_OUT, len(items) // 10)
+        test_part, valid_part = items[:held], items[held : 2 * held]
+        train_part = items[2 * held :][:MAX_TRAIN]
+        counts[language] = len(items)
+        train += [{"text": c, "lang": language} for f in train_part for c in crops(f, rng)]
+        valid += [{"text": f[:n], "lang": language} for f in valid_part for n in SNIPPETS]
+        for n in SNIPPETS:
+            tests[n] += [{"text": f[:n], "lang": language} for f in test_part]
+    rng.shuffle(train)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_jsonl(folder / "train.jsonl", train)
+    write_jsonl(folder / "valid.jsonl", valid)
+    for n, rows in tests.items():
+        write_jsonl(folder / f"test{n}.jsonl", rows)
+    return counts
+
+
+if __name__ == "__main__":
+    print(prepare_langid(Path("data/langid")))
