@@ -108,6 +108,20 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         f"of {cold['runs']}, peak RSS {cold['peak_rss_mb']:.0f} MB (torch is never imported).",
         "",
     ]
+    if report.get("classifiers"):
+        lines += [
+            "## Shipped classifiers (onnxruntime fp32, 1 thread, one batched call)",
+            "",
+            "| model | file | batch 1: sequences/s | batch 64: sequences/s |",
+            "|---|---|---|---|",
+        ]
+        for name, figures in report["classifiers"].items():
+            lines.append(
+                f"| {name} | {figures['size_bytes'] / 1e6:.2f} MB | "
+                f"{figures['batch1']['sequences_per_s']:,.0f} | "
+                f"{figures['batch64']['sequences_per_s']:,.0f} |"
+            )
+        lines.append("")
     path.write_text("\n".join(lines))
 
 

@@ -30,7 +30,7 @@ import rnnedge
 from rnnedge.bench import STREAM_BATCHES, bench_generator, cold_start, step_seconds, summary, timed
 from rnnedge.exporter import export_payload
 from rnnedge.nets.language_model import LanguageModel, LMConfig
-from rnnedge.runtime import default_model_path
+from rnnedge.runtime import default_model_path, load
 from rnnedge.runtime.generate import Generator
 from rnnedge.runtime.session import open_session
 from rnnedge.tokenizer import CharTokenizer
@@ -180,6 +180,50 @@ def bench_config(name: str, kwargs: dict[str, Any], steps: int) -> dict[str, Any
     return result
 
 
+def classifier_inputs(classifier: Any, count: int) -> list[Any]:
+    """Realistic inputs for a shipped classifier: images' rows, or 60-character texts."""
+    rng = np.random.default_rng(0)
+    if classifier.tokenizer is None:
+        dim = classifier.manifest.inputs[0].shape[-1]
+        return [rng.random((dim, dim), dtype=np.float32) for _ in range(count)]
+    words = [
+        "the",
+        "of",
+        "and",
+        "a",
+        "to",
+        "in",
+        "is",
+        "you",
+        "that",
+        "it",
+        "he",
+        "was",
+        "for",
+        "on",
+        "are",
+        "as",
+        "with",
+        "his",
+        "they",
+    ]
+    return [" ".join(rng.choice(words, 14))[:60] for _ in range(count)]
+
+
+def bench_classifier(path: Path) -> dict[str, Any]:
+    """Sequences/s of `classify` (one batched call) at batch 1 and 64, 1 thread."""
+    classifier = load(path, device="cpu", threads=1)
+    figures: dict[str, Any] = {"size_bytes": path.stat().st_size}
+    for batch in (1, 64):
+        items = classifier_inputs(classifier, batch)
+        seconds = timed(lambda items=items: classifier.classify(items), repeats=30, warmup=3)
+        figures[f"batch{batch}"] = {
+            **summary(seconds),
+            "sequences_per_s": batch / float(np.median(seconds)),
+        }
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test)")
@@ -196,6 +240,11 @@ def main() -> None:
         "path": os.path.relpath(shipped, HERE.parent),
         "size_bytes": shipped.stat().st_size,
         "cold_start": cold_start(None, runs=3 if args.quick else 9),
+    }
+    report["classifiers"] = {
+        path.stem: bench_classifier(path)
+        for path in sorted((HERE.parent / "models").glob("*.onnx"))
+        if load(path, device="cpu").manifest.task == "classification"
     }
     (HERE / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     sys.path.insert(0, str(HERE))
