@@ -17,11 +17,11 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[cpu]'
 	touch $@
 
-# Tests also train and export: torch 2.13.0 is pinned first so pip takes the CPU wheel on
+# Tests also train, export and plot: torch 2.13.0 is pinned first so pip takes the CPU wheel on
 # disk instead of a multi-GB CUDA build.
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet 'torch==2.13.0'
-	$(BIN)/pip install --quiet -e '.[cpu,train,dev]'
+	$(BIN)/pip install --quiet -e '.[cpu,train,dev,plot]'
 	touch $(VENV)/.runtime $@
 
 demo: $(VENV)/.runtime
@@ -35,7 +35,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check rnnedge tests export benchmarks
 
 bench: $(VENV)/.dev
-	$(BIN)/pip install --quiet -e '.[cpu,train,dev,bench]'
+	$(BIN)/pip install --quiet -e '.[cpu,train,dev,plot,bench]'
 	$(BIN)/python benchmarks/run.py
 
 clean:
