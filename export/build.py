@@ -123,9 +123,9 @@ def write_card(recipe: dict, model_path: Path, size: int) -> None:
         "",
         "## Training",
         "",
-        f"Recipe `export/{recipe['name']}.toml`: {training['step']:,} steps "
-        f"({training['train_seconds'] / 60:.0f} min on this machine's 2 CPU cores, bf16 autocast), "
-        "exported from the best held-out checkpoint.",
+        f"Recipe `export/{recipe['name']}.toml`, exported from the best held-out checkpoint: "
+        f"step {training['step']:,} of {training['config']['steps']:,}, reached after "
+        f"{training['train_seconds'] / 60:.0f} min on this machine's 2 CPU cores (bf16 autocast).",
         f"Held-out (torch, fp32): **{training['best_valid_bpc']:.4f} bits/char**, perplexity "
         f"{training['valid'].get('perplexity', float('nan')):.3f} at the last evaluation.",
         "",
@@ -200,9 +200,10 @@ def write_classifier_card(
         f"{arch['pooling']} pooling, {arch['parameters']:,} parameters, {len(m.labels)} classes; "
         f"`{model_path.name}` {size / 1e6:.2f} MB (fp32).",
         "",
-        f"Training: `rnnedge {' '.join(recipe['train'])}` — {training['step']:,} steps, "
-        f"{training['train_seconds'] / 60:.1f} min on this machine's CPU; best validation "
-        f"accuracy {training.get('best_valid_accuracy', float('nan')):.4f}.",
+        f"Training: `rnnedge {' '.join(recipe['train'])}`. Exported from the best validation "
+        f"checkpoint: step {training['step']:,} of {training['config']['steps']:,}, reached after "
+        f"{training['train_seconds'] / 60:.1f} min on this machine's CPU, validation accuracy "
+        f"{training.get('best_valid_accuracy', float('nan')):.4f}.",
         "",
         "## Test set (scored once, by the runtime)",
         "",

@@ -326,29 +326,6 @@ def train_classify(
         if kind != "table":
             raise RnnedgeError("--valid-table goes with --table")
         test = {**source, "path": str(valid_table)}
-    options = {
-        k: v
-        for k, v in locals().items()
-        if k
-        in (
-            "out",
-            "cell",
-            "embed_dim",
-            "hidden",
-            "layers",
-            "bidirectional",
-            "dropout",
-            "pooling",
-            "steps",
-            "batch_size",
-            "lr",
-            "eval_every",
-            "seed",
-            "threads",
-            "resume",
-        )
-    }
-    options["out"] = str(out)
     train_classifier(
         options,
         lambda: text_sets(source, tokenizer, max_vocab, max_len, test, valid_fraction, seed),

@@ -13,17 +13,15 @@ not accuracy (except ``add``, which reaches exact sums in a few hundred steps).
 from __future__ import annotations
 
 import json
-import re
-import struct
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from rnnedge.cli import app
+from helpers import invoke, succeeded, write_idx
 from rnnedge.exporter import export_checkpoint
 from rnnedge.exporter.classifier import load_classifier as load_torch_classifier
 from rnnedge.runtime import Classifier, load, load_classifier
@@ -33,7 +31,6 @@ from rnnedge.tokenizer import WordTokenizer
 from rnnedge.train.checkpoint import load_checkpoint
 from rnnedge.train.classify import ClassifierTrainConfig, fit_labelled
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TOLERANCE = 1e-5
 WORDS = [f"w{i}" for i in range(18)]
 # Texts of different lengths (7, 1, 13, 2 and 4 words); "zzz" is not in the vocabulary.
@@ -44,16 +41,6 @@ TEXTS = [
     "w2 w9",
     "w4 zzz w4 w0",
 ]
-
-
-def invoke(*args: str | Path) -> Result:
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def succeeded(result: Result) -> Result:
-    assert result.exit_code == 0, ANSI.sub("", result.output)
-    assert result.exception is None
-    return result
 
 
 def json_lines(result: Result) -> list[dict[str, Any]]:
@@ -359,13 +346,6 @@ def test_encode_addition_layout() -> None:
 # --------------------------------------------------------------------------------------
 # Image rows (IDX) through the command line
 # --------------------------------------------------------------------------------------
-
-
-def write_idx(path: Path, array: np.ndarray) -> Path:
-    array = np.asarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.tobytes())
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -4,18 +4,15 @@ traceback, nothing half-written; plus the happy paths of inspect, generate and e
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import onnx
 import onnx.helper
 import pytest
 import torch
-from typer.testing import CliRunner, Result
 
-from rnnedge.cli import app
+from helpers import error_line, invoke, succeeded
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TINY_TRAIN = [
     "--steps",
     "2",
@@ -38,30 +35,6 @@ TINY_TRAIN = [
     "--device",
     "cpu",
 ]
-
-
-def invoke(*args: str | Path) -> Result:
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def error_line(result: Result, *needles: str) -> str:
-    """Assert a clean failure and return its one `error:` line (which must name `needles`)."""
-    stderr = ANSI.sub("", result.stderr)
-    assert result.exit_code != 0, result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, stderr
-    line = lines[0]
-    for needle in needles:
-        assert needle in line, f"{needle!r} not in {line!r}"
-    return line
-
-
-def succeeded(result: Result) -> Result:
-    assert result.exit_code == 0, result.output
-    assert result.exception is None
-    return result
 
 
 # --------------------------------------------------------------------------------------

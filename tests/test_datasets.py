@@ -6,7 +6,6 @@ Every data set is written by the test into tmp_path; nothing is downloaded.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import struct
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import write_idx
 from rnnedge.datasets import (
     addition_examples,
     bits_to_int,
@@ -28,15 +28,6 @@ from rnnedge.errors import InputError
 from rnnedge.metrics import classification_metrics
 from rnnedge.sources import text_sets
 from rnnedge.tokenizer import UNK
-
-
-def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:
-    """An IDX file of uint8 `array`: magic 0 0 0x08 ndim, big-endian dims, bytes."""
-    array = np.asarray(array, dtype=np.uint8)
-    raw = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    raw += array.tobytes()
-    path.write_bytes(gzip.compress(raw) if compress else raw)
-    return path
 
 
 def write_files(folder: Path, texts: dict[str, str | bytes]) -> None:
