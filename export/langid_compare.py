@@ -46,14 +46,10 @@ def ours(model: Path, texts: list[str], threads: int) -> tuple[list[str], float]
         return [
             p.label
             for start in range(0, len(texts), BATCH)
-            for p in classify_batch(classifier, texts[start : start + BATCH])
+            for p in classifier.classify(texts[start : start + BATCH])
         ]
 
     return timed_passes(run)
-
-
-def classify_batch(classifier: Any, texts: list[str]) -> list[Any]:
-    return classifier.classify(texts)
 
 
 def langid_py(languages: list[str], texts: list[str]) -> tuple[list[str], float]:

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -337,7 +337,7 @@ def train_classify(
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint from `rnnedge train` (.pt).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the .onnx.")],
-    quantize: Annotated[Optional[str], typer.Option(help="int8: dynamic int8 weights.")] = None,  # noqa: UP045
+    quantize: Annotated[str | None, typer.Option(help="int8: dynamic int8 weights.")] = None,
     heldout: Annotated[
         Path | None,
         typer.Option(
@@ -382,7 +382,7 @@ def generate_command(
     ] = None,
     top_k: Annotated[int, typer.Option(help="Sample from the k most likely; 0 = all.")] = 0,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass; 1 = off.")] = 1.0,
-    seed: Annotated[Optional[int], typer.Option(help="Same seed, same text.")] = None,  # noqa: UP045
+    seed: Annotated[int | None, typer.Option(help="Same seed, same text.")] = None,
     stop: Annotated[
         list[str] | None,
         typer.Option(help="Stop before this string (repeatable)."),

@@ -126,14 +126,11 @@ class ClassifierTask(TrainingTask):
         self.batcher = ShuffledBatches(train, config.batch_size, generator)
         self.per_step = model_config.pooling == "per-step"
 
-    def logits(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.model(inputs, lengths)
-
     def loss(
         self, batch: Any, carried: Any, device: torch.device
     ) -> tuple[torch.Tensor, None, int]:
         inputs, lengths, targets = (t.to(device) for t in batch)
-        logits = self.logits(inputs, lengths).float()
+        logits = self.model(inputs, lengths).float()
         if self.per_step:  # [B, T, C]: every real step has a target
             real = torch.arange(targets.shape[1], device=device)[None, :] < lengths[:, None]
             return F.cross_entropy(logits[real], targets[real]), None, len(lengths)
@@ -146,7 +143,7 @@ class ClassifierTask(TrainingTask):
         predictions = []
         for start in range(0, len(examples), batch):
             inputs, lengths = pad(examples.inputs[start : start + batch])
-            logits = self.logits(inputs.to(device), lengths.to(device))
+            logits = self.model(inputs.to(device), lengths.to(device))
             for row, length in enumerate(lengths.tolist()):
                 out = logits[row, :length] if self.per_step else logits[row]
                 predictions.append(out.argmax(-1).cpu().numpy())
