@@ -11,7 +11,7 @@ import pytest
 
 from rnnedge.runtime import load
 from rnnedge.runtime.generate import StopMatcher
-from rnnedge.runtime.sampling import SamplingConfig, nucleus, sample_token
+from rnnedge.runtime.sampling import SamplingConfig, nucleus, sample_token, sample_tokens
 from rnnedge.runtime.streams import StreamBatch
 from rnnedge.train.checkpoint import load_checkpoint
 
@@ -114,6 +114,27 @@ def test_sampling_truncation():
         / 4000
     )
     np.testing.assert_allclose(draws, [0.5, 0.3, 0.15, 0.05], atol=0.03)
+
+
+def test_batched_sampling_equals_each_row_alone():
+    rng = np.random.default_rng(7)
+    logits = rng.normal(0, 3, (40, 30)).astype(np.float32)  # [B, V]
+    choices = [
+        SamplingConfig(temperature=0.0),
+        SamplingConfig(temperature=0.8),
+        SamplingConfig(top_k=3),
+        SamplingConfig(temperature=1.3, top_p=0.6),
+        SamplingConfig(top_k=10, top_p=0.9),
+    ]
+    configs = [choices[i % len(choices)] for i in range(len(logits))]
+    uniforms = rng.random(len(logits))
+    batched = sample_tokens(logits, configs, uniforms)
+    alone = [
+        sample_tokens(logits[row : row + 1], [configs[row]], uniforms[row : row + 1])[0]
+        for row in range(len(logits))
+    ]
+    assert batched.tolist() == alone
+    assert len(set(batched.tolist())) > 5  # the draws really differ between rows
 
 
 def test_stop_matcher_never_emits_the_stop_string_even_split_across_pieces():

@@ -70,6 +70,14 @@ class Stream:
     def advance(self) -> tuple[int, str]:
         """Sample the next token; return it and the text now safe to emit (may be empty)."""
         token = sample_token(self.last_logits, self.sampling, self.rng)
+        return token, self.accept(token)
+
+    def uniform(self) -> float:
+        """This stream's next uniform draw (greedy streams draw none, as `sample_token`)."""
+        return self.rng.random() if self.sampling.temperature > 0 else 0.0
+
+    def accept(self, token: int) -> str:
+        """Record the sampled `token`; return the text now safe to emit (may be empty)."""
         self.remaining -= 1
         text = self.matcher.feed(self.vocab[token])
         if self.matcher.stopped:
@@ -77,7 +85,7 @@ class Stream:
         elif self.remaining <= 0:
             self.done = True
             text += self.matcher.flush()
-        return token, text
+        return text
 
 
 class Generator(StatefulGraph):

@@ -27,31 +27,56 @@ class SamplingConfig:
 
 
 def sample_token(logits: np.ndarray, config: SamplingConfig, rng: np.random.Generator) -> int:
-    """One token id from `logits` `[vocab]`."""
+    """One token id from `logits` `[vocab]` (one row of `sample_tokens`)."""
+    uniform = rng.random() if config.temperature > 0 else 0.0
+    return int(sample_tokens(logits[None], [config], np.array([uniform]))[0])
+
+
+def sample_tokens(
+    logits: np.ndarray, configs: list[SamplingConfig], uniforms: np.ndarray
+) -> np.ndarray:
+    """Token ids [B] from logits [B, V], each row with its own settings and uniform draw.
+
+    Rows sharing settings are sampled in one set of array operations, so many streams cost
+    a few numpy calls per step instead of a few per stream. Every operation works row by
+    row (elementwise, or reductions along the vocabulary), so a row's token is the same
+    whether it is sampled alone or in a batch.
+    """
+    tokens = np.empty(len(configs), dtype=np.int64)
+    groups: dict[int, list[int]] = {}  # by object: hashing a dataclass per row costs more
+    for row, config in enumerate(configs):
+        groups.setdefault(id(config), []).append(row)
+    for rows in groups.values():
+        tokens[rows] = sample_group(logits[rows], configs[rows[0]], uniforms[rows])
+    return tokens
+
+
+def sample_group(logits: np.ndarray, config: SamplingConfig, uniforms: np.ndarray) -> np.ndarray:
+    """Token ids [G] for rows [G, V] that share `config`; `uniforms` [G] in [0, 1)."""
     if config.temperature == 0.0:
-        return int(np.argmax(logits))
-    scaled = logits.astype(np.float64) / config.temperature  # [V]
-    if 0 < config.top_k < scaled.size:
-        kth = np.partition(scaled, -config.top_k)[-config.top_k]
-        scaled = np.where(scaled >= kth, scaled, -np.inf)
-    probs = np.exp(scaled - scaled.max())
-    probs /= probs.sum()
+        return logits.argmax(axis=-1)
+    scaled = logits.astype(np.float64) / config.temperature  # [G, V]
+    vocab = scaled.shape[-1]
+    if 0 < config.top_k < vocab:
+        kth = np.partition(scaled, -config.top_k, axis=-1)[:, -config.top_k :].min(axis=-1)
+        scaled = np.where(scaled >= kth[:, None], scaled, -np.inf)
+    probs = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
+    probs /= probs.sum(axis=-1, keepdims=True)
     if config.top_p < 1.0:
         probs = nucleus(probs, config.top_p)
     # Inverse-CDF draw: one uniform per token keeps a seed's stream independent of top-k/p.
-    cumulative = np.cumsum(probs)
-    return int(
-        min(
-            np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"), probs.size - 1
-        )
-    )
+    cumulative = np.cumsum(probs, axis=-1)  # [G, V]
+    chosen = (cumulative <= (uniforms * cumulative[:, -1])[:, None]).sum(axis=-1)
+    return np.minimum(chosen, vocab - 1)
 
 
 def nucleus(probs: np.ndarray, top_p: float) -> np.ndarray:
-    """Keep the smallest set of most likely tokens whose mass reaches `top_p`."""
-    order = np.argsort(probs)[::-1]
-    mass = np.cumsum(probs[order])
-    keep = order[: int(np.searchsorted(mass, top_p)) + 1]
-    kept = np.zeros_like(probs)
-    kept[keep] = probs[keep]
-    return kept / kept.sum()
+    """Per row of `probs` [..., V]: keep the smallest set of most likely tokens whose mass
+    reaches `top_p`, renormalised."""
+    order = np.argsort(-probs, axis=-1, kind="stable")  # most likely first
+    mass = np.cumsum(np.take_along_axis(probs, order, axis=-1), axis=-1)
+    kept_sorted = np.arange(probs.shape[-1]) <= (mass < top_p).sum(axis=-1, keepdims=True)
+    keep = np.zeros(probs.shape, dtype=bool)
+    np.put_along_axis(keep, order, kept_sorted, axis=-1)
+    kept = np.where(keep, probs, 0.0)
+    return kept / kept.sum(axis=-1, keepdims=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from rnnedge.runtime.generate import Generator, State, Stream
-from rnnedge.runtime.sampling import SamplingConfig
+from rnnedge.runtime.sampling import SamplingConfig, sample_tokens
 
 
 class StreamBatch:
@@ -23,6 +23,7 @@ class StreamBatch:
         self.ids: list[int] = []
         self.streams: list[Stream] = []
         self.state: State = generator.initial_state(0)  # [0, L, H] per state
+        self.logits = np.zeros((0, generator.vocab_size), dtype=np.float32)  # [B, V] next
         self._next_id = 0
 
     def __len__(self) -> int:
@@ -46,16 +47,21 @@ class StreamBatch:
             self.ids.append(stream_id)
             self.streams.append(stream)
             self.state = {k: np.concatenate([self.state[k], state[k]]) for k in self.state}
+            self.logits = np.concatenate([self.logits, stream.last_logits[None]])
         return stream_id
 
     def step(self) -> dict[int, str]:
         """Advance every stream by one token: {stream id: text emitted} (finished ones leave)."""
         if not self.streams:
             return {}
-        tokens = np.empty((len(self.streams), 1), dtype=np.int64)  # [B, 1]
+        tokens = sample_tokens(
+            self.logits,
+            [stream.sampling for stream in self.streams],
+            np.array([stream.uniform() for stream in self.streams]),
+        )[:, None]  # [B, 1]
         emitted, keep = {}, []
         for row, (stream_id, stream) in enumerate(zip(self.ids, self.streams, strict=True)):
-            tokens[row, 0], text = stream.advance()
+            text = stream.accept(int(tokens[row, 0]))
             if text:
                 emitted[stream_id] = text
             if not stream.done:
@@ -67,8 +73,7 @@ class StreamBatch:
             self.streams = [self.streams[r] for r in keep]
         if self.streams:
             logits, self.state = self.generator.run(tokens, self.state)  # [B, 1, V]
-            for row, stream in enumerate(self.streams):
-                stream.last_logits = logits[row, -1]
+            self.logits = logits[:, -1]
         return emitted
 
     def run(self) -> Iterator[tuple[int, str]]:
