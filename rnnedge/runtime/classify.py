@@ -19,6 +19,10 @@ from rnnedge.runtime.graph import StatefulGraph
 from rnnedge.runtime.session import LoadedSession
 from rnnedge.tokenizer import tokenizer_from_dict
 
+# Inputs per graph call: per-step matrices of a few dozen rows stay in L1/L2 cache; larger
+# batches measured slower per input on the shipped classifiers (benchmarks/REPORT.md).
+DEFAULT_BATCH = 64
+
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
@@ -48,6 +52,7 @@ class Classifier(StatefulGraph):
     """A loaded classifier (streaming step graph or whole-sequence lengths graph)."""
 
     task = "classification"
+    batch_size = DEFAULT_BATCH
 
     def __init__(self, loaded: LoadedSession) -> None:
         super().__init__(loaded)
@@ -88,12 +93,30 @@ class Classifier(StatefulGraph):
         return features
 
     def logits(self, items: Sequence[Any]) -> list[np.ndarray]:
-        """Per input: logits [C] (pooled) or [T, C] (per-step), from one batched call."""
+        """Per input: logits [C] (pooled) or [T, C] (per-step), in input order.
+
+        Inputs are sorted by length and run in chunks of ``batch_size``: similar lengths
+        waste little compute on padding, and small chunks keep each recurrent step's
+        matrices in cache (measured in benchmarks/REPORT.md). Each answer is independent
+        of its chunk: step graphs see no step after a row's end, lengths graphs stop each
+        row's backward direction at its real end (checked at export).
+        """
         encoded = [self.encode(item) for item in items]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        answers: list[np.ndarray] = [np.empty(0)] * len(encoded)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            chunk_logits = self.padded_logits([encoded[i] for i in chunk])
+            for index, logits in zip(chunk, chunk_logits, strict=True):
+                answers[index] = logits
+        return answers
+
+    def padded_logits(self, encoded: list[np.ndarray]) -> list[np.ndarray]:
+        """One graph call over right-padded inputs; per input its logits [C] or [T, C]."""
         lengths = np.array([len(x) for x in encoded], dtype=np.int64)
         batch = np.zeros(
             (len(encoded), int(lengths.max()), *encoded[0].shape[1:]), dtype=encoded[0].dtype
-        )
+        )  # [B, T] ids or [B, T, D] features
         for row, x in enumerate(encoded):
             batch[row, : len(x)] = x
         if self.streams:
@@ -101,7 +124,7 @@ class Classifier(StatefulGraph):
             # row's end cannot change its answer at its last real step.
             all_steps, _ = self.run(batch, self.initial_state(len(encoded)))  # [B, T, C]
         else:
-            all_steps = self.run_lengths(batch, lengths)
+            all_steps = self.run_lengths(batch, lengths)  # [B, C] or [B, T, C]
         return [
             all_steps[row, :n]
             if self.per_step
@@ -110,7 +133,7 @@ class Classifier(StatefulGraph):
         ]
 
     def classify(self, items: Sequence[Any], top: int = 1) -> list[Prediction]:
-        """Label and probability for each input (one batched call)."""
+        """Label and probability for each input (batched, see `logits`)."""
         if not items:
             raise InputError("nothing to classify: give at least one input")
         return [self.prediction(logits, top) for logits in self.logits(items)]
@@ -159,17 +182,13 @@ def encode_addition(item: Any, bits: int) -> np.ndarray:
 
 
 def evaluate_classifier(
-    classifier: Classifier, items: Sequence[Any], targets: Sequence[np.ndarray], batch: int = 256
+    classifier: Classifier, items: Sequence[Any], targets: Sequence[np.ndarray]
 ) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall, confusion (and exact sequences for
-    per-step models), classifying `items` in batches."""
+    per-step models) over `items` (batched by `Classifier.logits`)."""
     from rnnedge.metrics import classification_metrics
 
-    predicted = []
-    for start in range(0, len(items), batch):
-        predicted += [
-            logits.argmax(-1) for logits in classifier.logits(items[start : start + batch])
-        ]
+    predicted = [logits.argmax(-1) for logits in classifier.logits(items)]
     flat_predicted = np.concatenate([np.atleast_1d(p) for p in predicted])
     flat_expected = np.concatenate([np.atleast_1d(t) for t in targets])
     metrics = classification_metrics(flat_predicted, flat_expected, len(classifier.labels))
