@@ -2,8 +2,9 @@
 
 Each fortune (text between '%' lines) belongs to exactly one of train / valid / test, so
 no test snippet shares text with training. Training examples are random crops of 12–100
-characters (half of them from the fortune's start); validation and test snippets are each
-fortune's first 20 and first 60 characters, the task the model is judged on.
+characters (the first from the fortune's start); small collections get more crops per fortune
+so every language contributes about CROPS_PER_LANGUAGE examples. Validation and test snippets
+are each fortune's first 20 and first 60 characters, the task the model is judged on.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ PACKAGES = {  # language code: Debian packages
     "eo": ["fortunes-eo"],
     "ga": ["fortunes-ga"],
 }
-MAX_TRAIN, MAX_HELD_OUT, MIN_CHARS, SNIPPETS = 4000, 500, 20, (20, 60)
+MAX_TRAIN, MAX_HELD_OUT, MIN_CHARS, SNIPPETS = 12000, 500, 20, (20, 60)
+CROPS_PER_LANGUAGE, MAX_CROPS_PER_FORTUNE = 24000, 40
 WHITESPACE = re.compile(r"\s+")
 TERMINAL_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours in the Chinese collections
 
@@ -65,7 +67,13 @@ def fortunes_of(language: str) -> list[str]:
     return list(seen)
 
 
-def crops(text: str, rng: random.Random, count: int = 2) -> list[str]:
+def crops_per_fortune(fortunes: int) -> int:
+    """Crops per training fortune: at least 2, more for small collections (class balance)."""
+    return max(2, min(MAX_CROPS_PER_FORTUNE, -(-CROPS_PER_LANGUAGE // max(1, fortunes))))
+
+
+def crops(text: str, rng: random.Random, count: int) -> list[str]:
+    """`count` random crops of 12-100 characters; the first starts at the fortune's start."""
     out = []
     for index in range(count):
         length = rng.randint(12, 100)
@@ -85,12 +93,15 @@ def prepare_langid(folder: Path, seed: int = 0) -> dict[str, int]:
     counts = {}
     for language in PACKAGES:
         items = fortunes_of(language)
-        rng.shuffle(items)
+        # The split has its own seeded generator, so changing how training crops are drawn
+        # never moves a fortune between train / valid / test.
+        random.Random(f"{seed}:{language}").shuffle(items)
         held = min(MAX_HELD_OUT, len(items) // 10)
         test_part, valid_part = items[:held], items[held : 2 * held]
         train_part = items[2 * held :][:MAX_TRAIN]
         counts[language] = len(items)
-        train += [{"text": c, "lang": language} for f in train_part for c in crops(f, rng)]
+        count = crops_per_fortune(len(train_part))
+        train += [{"text": c, "lang": language} for f in train_part for c in crops(f, rng, count)]
         valid += [{"text": f[:n], "lang": language} for f in valid_part for n in SNIPPETS]
         for n in SNIPPETS:
             tests[n] += [{"text": f[:n], "lang": language} for f in test_part]

@@ -67,6 +67,8 @@ ModelArg = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+ScheduleOpt = Annotated[str, typer.Option(help="none or cosine (decay to 5 % of the peak).")]
+PrecisionOpt = Annotated[str, typer.Option(help="fp32 or bf16 (autocast).")]
 ThreadsOpt = Annotated[
     int | None,
     typer.Option(help="onnxruntime intra-op threads (default 1, or $RNNEDGE_THREADS)."),
@@ -109,14 +111,14 @@ def train_lm(
     lr: float = 2e-3,
     weight_decay: float = 0.0,
     clip: Annotated[float, typer.Option(help="Global gradient-norm clip.")] = 5.0,
-    schedule: Annotated[str, typer.Option(help="none or cosine.")] = "none",
+    schedule: ScheduleOpt = "none",
     warmup_steps: int = 0,
     steps: int = 2000,
     eval_every: int = 200,
     checkpoint_every: int = 200,
     sample_every: Annotated[int, typer.Option(help="Preview sample every N steps; 0 = never.")] = 0,
     valid_fraction: Annotated[float, typer.Option(help="Held-out tail of the text.")] = 0.1,
-    precision: Annotated[str, typer.Option(help="fp32 or bf16 (autocast).")] = "fp32",
+    precision: PrecisionOpt = "fp32",
     seed: int = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int, typer.Option(help="torch threads; 0 = torch's default.")] = 0,
@@ -222,8 +224,8 @@ def train_sequence(
     batch_size: BatchOpt = 128,
     lr: LrOpt = 2e-3,
     eval_every: EvalOpt = 500,
-    schedule: Annotated[str, typer.Option(help="none or cosine.")] = "cosine",
-    precision: Annotated[str, typer.Option(help="fp32 or bf16 (autocast).")] = "fp32",
+    schedule: ScheduleOpt = "cosine",
+    precision: PrecisionOpt = "fp32",
     seed: SeedOpt = 0,
     threads: ThreadsTrainOpt = 0,
     resume: ResumeOpt = False,
@@ -282,6 +284,8 @@ def train_classify(
     batch_size: BatchOpt = 32,
     lr: LrOpt = 1e-3,
     eval_every: EvalOpt = 200,
+    schedule: ScheduleOpt = "none",
+    precision: PrecisionOpt = "fp32",
     seed: SeedOpt = 0,
     threads: ThreadsTrainOpt = 0,
     resume: ResumeOpt = False,
@@ -303,6 +307,8 @@ def train_classify(
             "batch_size",
             "lr",
             "eval_every",
+            "schedule",
+            "precision",
             "seed",
             "threads",
             "resume",
@@ -341,7 +347,8 @@ def export_command(
     heldout: Annotated[
         Path | None,
         typer.Option(
-            help="Text to measure the int8 quality change on (training file: its held-out tail)."
+            help="Held-out data for the int8 quality change: LM text (the training file: its "
+            "held-out tail) or, for classifiers, a labelled table, folder, aclImdb or IDX images."
         ),
     ] = None,
     validate: Annotated[bool, typer.Option(help="Validate against torch (on by default).")] = True,

@@ -36,7 +36,13 @@ def validation_lines(validation: dict[str, Any]) -> list[str]:
             parts.append(f"{name} {mark}" + (f" ({detail})" if detail else ""))
         lines.append(f"validation {suite}: " + ", ".join(parts))
     quality = validation.get("quality")
-    if quality:
+    if quality and "accuracy_int8" in quality:
+        lines.append(
+            f"held-out accuracy: fp32 {quality['accuracy_fp32']:.4f} → int8 "
+            f"{quality['accuracy_int8']:.4f} ({quality['accuracy_change_points']:+.2f} points) "
+            f"over {quality['heldout_examples']:,} examples"
+        )
+    elif quality:
         lines.append(
             f"held-out bits/char: fp32 {quality['bpc_fp32']:.4f} → int8 "
             f"{quality['bpc_int8']:.4f} ({quality['bpc_change_relative']:+.2%}) over "

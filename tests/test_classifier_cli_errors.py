@@ -319,9 +319,21 @@ def test_eval_language_model_with_classifier_source(
 # --------------------------------------------------------------------------------------
 
 
-def test_export_classifier_int8_is_refused(image_run: Path, tmp_path: Path) -> None:
+def test_export_classifier_int8_without_heldout_data(image_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     result = invoke("export", image_run / "last.pt", "-o", out / "x.onnx", "--quantize", "int8")
-    error_line(result, "--quantize", "classifiers")
+    error_line(result, "--heldout", "accuracy change")
     assert list(out.iterdir()) == []
+
+
+def test_export_image_classifier_int8_without_labels_beside(
+    image_run: Path, tmp_path: Path
+) -> None:
+    images = write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((3, 6, 5)))
+    out = tmp_path / "x.onnx"
+    result = invoke(
+        "export", image_run / "last.pt", "-o", out, "--quantize", "int8", "--heldout", images
+    )
+    error_line(result, "t10k-labels-idx1-ubyte", "beside")
+    assert not out.exists()

@@ -295,6 +295,17 @@ def add_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return model
 
 
+def test_add_int8_needs_no_heldout_data_and_stays_exact(add_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "add-int8.onnx"
+    succeeded(
+        invoke("export", add_model.parent / "run" / "best.pt", "-o", out, "--quantize", "int8")
+    )
+    quality = load_classifier(out).manifest.validation["quality"]
+    assert quality["heldout_examples"] > 1000 and quality["accuracy_int8"] > 0.99
+    metrics = json.loads(succeeded(invoke("eval", out, "--add", "300", "--json")).stdout)
+    assert metrics["exact"] > 0.95
+
+
 def test_add_eval_is_exact(add_model: Path) -> None:
     metrics = json.loads(succeeded(invoke("eval", add_model, "--add", "500", "--json")).stdout)
     assert metrics["exact"] == 1.0
@@ -524,6 +535,12 @@ TEXT_TRAIN = [
 ]
 
 
+def review_table(text_data: dict[str, Path]) -> list[Any]:
+    """The options that read the reviews table."""
+    table = text_data["table"]
+    return ["--table", table, "--text-column", "review", "--label-column", "sentiment"]
+
+
 @pytest.fixture(scope="session")
 def word_model(text_data: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("word-model")
@@ -531,12 +548,7 @@ def word_model(text_data: dict[str, Path], tmp_path_factory: pytest.TempPathFact
         invoke(
             "train",
             "classify",
-            "--table",
-            text_data["table"],
-            "--text-column",
-            "review",
-            "--label-column",
-            "sentiment",
+            *review_table(text_data),
             "--tokenizer",
             "word",
             "--max-vocab",
@@ -550,6 +562,30 @@ def word_model(text_data: dict[str, Path], tmp_path_factory: pytest.TempPathFact
     model = folder / "words.onnx"
     succeeded(invoke("export", folder / "run" / "best.pt", "-o", model))
     return model
+
+
+def test_int8_text_classifier_records_its_accuracy_change(
+    word_model: Path, text_data: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "words-int8.onnx"
+    checkpoint = word_model.parent / "run" / "best.pt"
+    result = invoke(
+        "export", checkpoint, "-o", out, "--quantize", "int8", "--heldout", text_data["table"]
+    )
+    assert "held-out accuracy: fp32" in succeeded(result).stdout
+    classifier = load_classifier(out)
+    validation, export = classifier.manifest.validation, classifier.manifest.export
+    quality = validation["quality"]
+    assert quality["heldout_examples"] == 80
+    assert quality["accuracy_change_points"] == pytest.approx(
+        100 * (quality["accuracy_int8"] - quality["accuracy_fp32"])
+    )
+    assert validation["int8"]["agreement"]["passed"]
+    assert export["quantization"].startswith("int8") and export["fp32_size_bytes"] > 0
+    # The LSTM really is quantized, and the int8 file still classifies through the CLI.
+    assert b"DynamicQuantizeLSTM" in out.read_bytes()
+    metrics = json.loads(succeeded(invoke("eval", out, *review_table(text_data), "--json")).stdout)
+    assert metrics["accuracy"] == pytest.approx(quality["accuracy_int8"])
 
 
 @pytest.fixture(scope="session")

@@ -150,7 +150,7 @@ def export_checkpoint(
         from rnnedge.exporter.classifier import export_classifier_payload
 
         model_bytes, manifest = export_classifier_payload(
-            payload, quantize, run_validation, provenance
+            payload, quantize, run_validation, provenance, heldout
         )
     else:
         model_bytes, manifest = export_payload(

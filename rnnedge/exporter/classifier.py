@@ -4,17 +4,24 @@ the whole-sequence ``lengths`` graph otherwise; validated before anything is wri
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rnnedge.contract import LENGTHS, LOGITS, Manifest, StateSpec, TensorSpec, state_names
 from rnnedge.errors import InputError
-from rnnedge.exporter import export_provenance, training_summary
+from rnnedge.exporter import QUANTIZATIONS, export_provenance, training_summary
 from rnnedge.exporter.graph import export_lengths_graph, export_step_graph
 from rnnedge.exporter.onnx_io import check_model, with_manifest
-from rnnedge.exporter.verify import validate_classifier
+from rnnedge.exporter.quantize import quantize_int8
+from rnnedge.exporter.verify import validate_classifier, validate_quantized_classifier
 from rnnedge.nets.classifier import ClassifierConfig, SequenceClassifier
 from rnnedge.runtime.classify import Classifier
 from rnnedge.runtime.session import open_session
+from rnnedge.sources import evaluation_items
+
+ADDITION_HELDOUT = 2000  # fresh random pairs scored for the binary-addition model
 
 
 def load_classifier(payload: dict[str, Any]) -> SequenceClassifier:
@@ -51,15 +58,61 @@ def tensor_specs(
     )
 
 
+def heldout_items(
+    payload: dict[str, Any], path: str | Path | None
+) -> tuple[list[Any], list[np.ndarray]]:
+    """Labelled held-out inputs for the int8 accuracy change, read like `rnnedge eval` does.
+
+    `path` is a CSV/JSONL table (the training run's column names), a folder per label, an
+    aclImdb folder, or IDX images with their labels file beside them; the binary-addition
+    model needs none (fresh random pairs).
+    """
+    labels, preprocessing = list(payload["labels"]), payload.get("preprocessing", {})
+    if preprocessing.get("kind") == "binary-addition":
+        return evaluation_items(labels, preprocessing, add=ADDITION_HELDOUT)
+    if path is None:
+        raise InputError(
+            "int8 export of a classifier measures the accuracy change on labelled held-out "
+            "data: pass --heldout (a CSV/JSONL table, a folder per label, aclImdb, or IDX images)"
+        )
+    path = Path(path)
+    if preprocessing.get("kind") == "image-rows":
+        return evaluation_items(labels, preprocessing, images=path, labels=idx_labels_beside(path))
+    if path.is_dir():
+        kind = "aclimdb" if (path / "train").is_dir() and (path / "test").is_dir() else "folders"
+        return evaluation_items(labels, preprocessing, **{kind: path})
+    source = payload.get("data", {}).get("source", {})
+    columns = {k: source[k] for k in ("text_column", "label_column") if k in source}
+    return evaluation_items(labels, preprocessing, table=path, **columns)
+
+
+def idx_labels_beside(images: Path) -> Path:
+    """t10k-images-idx3-ubyte[.gz] → t10k-labels-idx1-ubyte[.gz] in the same folder."""
+    labels = images.with_name(images.name.replace("images-idx3", "labels-idx1"))
+    if labels == images or not labels.is_file():
+        raise InputError(
+            f"no IDX labels file beside {images} (expected {labels.name}); "
+            "keep the labels file next to the images"
+        )
+    return labels
+
+
 def export_classifier_payload(
     payload: dict[str, Any],
     quantize: str | None = None,
     run_validation: bool = True,
     provenance: dict[str, Any] | None = None,
+    heldout: str | Path | None = None,
 ) -> tuple[bytes, Manifest]:
-    """A classifier checkpoint's contents → (validated ONNX bytes, manifest)."""
-    if quantize:
-        raise InputError("--quantize is not supported for classifiers yet; export fp32")
+    """A classifier checkpoint's contents → (validated ONNX bytes, manifest).
+
+    With ``quantize='int8'`` the held-out accuracy of the fp32 and int8 graphs is measured
+    on `heldout` and the change recorded; the int8 graph must agree with fp32 on at least
+    INT8_MIN_AGREEMENT of the held-out predictions.
+    """
+    if quantize not in QUANTIZATIONS:
+        raise InputError(f"--quantize must be int8 (or omitted), got {quantize!r}")
+    items = heldout_items(payload, heldout) if quantize else None
     model = load_classifier(payload)
     config = model.config
     inputs, outputs, states = tensor_specs(config)
@@ -82,9 +135,18 @@ def export_classifier_payload(
     graph = export_step_graph(model) if config.streams else export_lengths_graph(model)
     model_bytes = with_manifest(graph, manifest)
     report: dict[str, Any] = {"structure": check_model(model_bytes)}
+    fp32 = Classifier(open_session(model_bytes, device="cpu"))
     if run_validation:
-        runtime = Classifier(open_session(model_bytes, device="cpu"))
-        report["fp32"] = validate_classifier(model, model_bytes, runtime)
+        report["fp32"] = validate_classifier(model, model_bytes, fp32)
+    if items is not None:
+        int8_bytes = quantize_int8(model_bytes)
+        report["structure_int8"] = check_model(int8_bytes)
+        int8 = Classifier(open_session(int8_bytes, device="cpu"))
+        report["int8"] = validate_quantized_classifier(fp32, int8, *items)
+        report["quality"] = report["int8"]["quality"]
+        manifest.export["quantization"] = "int8 (onnxruntime quantize_dynamic, QInt8 weights)"
+        manifest.export["fp32_size_bytes"] = len(model_bytes)
+        model_bytes = int8_bytes
     report["validated"] = run_validation
     manifest.validation = report
     return with_manifest(model_bytes, manifest), manifest
