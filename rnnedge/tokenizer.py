@@ -37,6 +37,11 @@ class CharTokenizer:
         if self.unknown == "replace" and self.unk_token not in self.vocab:
             raise InputError("policy 'replace' needs an unk_token that is in the vocabulary")
         self._index = {ch: i for i, ch in enumerate(self.vocab)}
+        # Sorted code points of the vocabulary and their ids: texts encode with one
+        # searchsorted over their code points instead of a dict lookup per character.
+        singles = sorted((ord(ch), i) for i, ch in enumerate(self.vocab) if len(ch) == 1)
+        self._points = np.array([p for p, _ in singles] or [0], dtype=np.uint32)
+        self._ids = np.array([i for _, i in singles] or [-1], dtype=np.int64)
 
     @classmethod
     def from_text(cls, text: str, unknown: str = "error") -> CharTokenizer:
@@ -52,11 +57,26 @@ class CharTokenizer:
 
     def encode(self, text: str) -> np.ndarray:
         """Ids of `text` as int64 `[len]`, applying the unknown-character policy."""
-        index = self._index
-        try:
-            return np.fromiter((index[ch] for ch in text), dtype=np.int64, count=len(text))
-        except KeyError:
-            return self._encode_with_unknowns(text)
+        return self.encode_batch([text])[0]
+
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        """Ids of each text (int64 `[len]`), all texts' characters looked up at once."""
+        # surrogatepass: one 4-byte unit per code point even for lone surrogates
+        points = np.frombuffer(
+            "".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32
+        )  # [total chars]
+        slots = np.minimum(np.searchsorted(self._points, points), self._points.size - 1)
+        known = (self._points[slots] == points) & (self._ids[slots] >= 0)
+        ends = np.cumsum([len(t) for t in texts]).tolist()
+        spans = list(zip([0, *ends[:-1]], ends, strict=True))
+        flat = self._ids[slots]
+        ids = [flat[start:end] for start, end in spans]  # views; np.split is slower here
+        if known.all():
+            return ids
+        return [
+            ids[row] if known[start:end].all() else self._encode_with_unknowns(text)
+            for row, (text, (start, end)) in enumerate(zip(texts, spans, strict=True))
+        ]
 
     def _encode_with_unknowns(self, text: str) -> np.ndarray:
         ids: list[int] = []
@@ -145,6 +165,10 @@ class WordTokenizer:
         index = self._index
         words = self.split(text, self.lowercase)
         return np.fromiter((index.get(w, 1) for w in words), dtype=np.int64, count=len(words))
+
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        """Ids of each text (the same interface as CharTokenizer.encode_batch)."""
+        return [self.encode(text) for text in texts]
 
     def decode(self, ids: Iterable[int]) -> str:
         return " ".join(self.vocab[i] for i in ids)

@@ -32,6 +32,18 @@ def test_encode_returns_int64_ids_of_vocab_positions() -> None:
     assert ids.tolist() == [1, 2, 0, 1]
 
 
+@pytest.mark.parametrize("unknown", ["skip", "replace"])
+def test_encode_batch_equals_a_dict_lookup_per_character(unknown: str) -> None:
+    vocab = ["?", *sorted(set(CHINESE + "the lord 😀\n"))]
+    tokenizer = CharTokenizer(vocab, unknown=unknown, unk_token="?")
+    index = {ch: i for i, ch in enumerate(vocab)}
+    texts = ["the lord", "", CHINESE, "unknown: Ω and 😀", "\ud800 lone surrogate", "😀"]
+    for text, ids in zip(texts, tokenizer.encode_batch(texts), strict=True):
+        expected = [index.get(ch, None if unknown == "skip" else 0) for ch in text]
+        assert ids.dtype == np.int64
+        assert ids.tolist() == [i for i in expected if i is not None]
+
+
 @pytest.mark.parametrize("unknown", UNKNOWN_POLICIES)
 def test_encode_empty_text_is_empty_int64(unknown: str) -> None:
     tokenizer = CharTokenizer(["a", "?"], unknown=unknown, unk_token="?")

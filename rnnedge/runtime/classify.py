@@ -69,16 +69,25 @@ class Classifier(StatefulGraph):
 
     def encode(self, item: Any) -> np.ndarray:
         """One input as the graph's per-example array: ids [T] or features [T, D]."""
-        kind = self.preprocessing.get("kind")
-        if kind == "binary-addition":
-            return encode_addition(item, self.preprocessing["bits"])
-        if self.tokenizer is not None:
-            if not isinstance(item, str):
-                raise InputError("this model classifies text; pass strings")
-            ids = self.tokenizer.encode(item)[: self.preprocessing.get("max_len") or None]
+        return self.encode_all([item])[0]
+
+    def encode_all(self, items: Sequence[Any]) -> list[np.ndarray]:
+        """Each input as the graph's per-example array; texts are tokenized together."""
+        if self.tokenizer is None or self.preprocessing.get("kind") == "binary-addition":
+            return [self.encode_values(item) for item in items]
+        if not all(isinstance(item, str) for item in items):
+            raise InputError("this model classifies text; pass strings")
+        limit = self.preprocessing.get("max_len") or None
+        encoded = [ids[:limit] for ids in self.tokenizer.encode_batch(list(items))]
+        for item, ids in zip(items, encoded, strict=True):
             if ids.size == 0:
                 raise InputError(f"input {item[:40]!r} has no token this model knows")
-            return ids
+        return encoded
+
+    def encode_values(self, item: Any) -> np.ndarray:
+        """A non-text input: an addition 'a+b' as bits, or feature vectors [T, D]."""
+        if self.preprocessing.get("kind") == "binary-addition":
+            return encode_addition(item, self.preprocessing["bits"])
         expected = self.manifest.inputs[0].shape[-1]
         try:
             features = np.asarray(item, dtype=np.float32)
@@ -101,7 +110,7 @@ class Classifier(StatefulGraph):
         of its chunk: step graphs see no step after a row's end, lengths graphs stop each
         row's backward direction at its real end (checked at export).
         """
-        encoded = [self.encode(item) for item in items]
+        encoded = self.encode_all(items)
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         answers: list[np.ndarray] = [np.empty(0)] * len(encoded)
         for start in range(0, len(order), self.batch_size):
@@ -136,22 +145,27 @@ class Classifier(StatefulGraph):
         """Label and probability for each input (batched, see `logits`)."""
         if not items:
             raise InputError("nothing to classify: give at least one input")
-        return [self.prediction(logits, top) for logits in self.logits(items)]
-
-    def prediction(self, logits: np.ndarray, top: int) -> Prediction:
-        probs = softmax(logits)
         if self.per_step:
-            bits = probs.argmax(-1)
-            extra: dict[str, Any] = {"steps": [self.labels[b] for b in bits]}
-            label = " ".join(extra["steps"])
-            if self.preprocessing.get("kind") == "binary-addition":
-                extra["sum"] = int((bits.astype(np.int64) << np.arange(bits.size)).sum())
-                label = str(extra["sum"])
-            # A per-step answer is as sure as its least sure step.
-            return Prediction(label, float(probs.max(-1).min()), [], probs, extra)
-        order = np.argsort(probs)[::-1][: max(1, top)]
-        ranked = [(self.labels[i], float(probs[i])) for i in order]
-        return Prediction(ranked[0][0], ranked[0][1], ranked, probs)
+            return [self.sequence_prediction(softmax(logits)) for logits in self.logits(items)]
+        probs = softmax(np.stack(self.logits(items)))  # [N, C], one softmax for all inputs
+        order = np.argsort(-probs, axis=-1, kind="stable")[:, : max(1, top)]  # [N, top]
+        ranked = np.take_along_axis(probs, order, axis=-1).tolist()
+        predictions = []
+        for row, (classes, chances) in enumerate(zip(order.tolist(), ranked, strict=True)):
+            pairs = [(self.labels[c], p) for c, p in zip(classes, chances, strict=True)]
+            predictions.append(Prediction(pairs[0][0], pairs[0][1], pairs, probs[row]))
+        return predictions
+
+    def sequence_prediction(self, probs: np.ndarray) -> Prediction:
+        """A per-step model's answer from its probabilities [T, C]."""
+        bits = probs.argmax(-1)
+        extra: dict[str, Any] = {"steps": [self.labels[b] for b in bits]}
+        label = " ".join(extra["steps"])
+        if self.preprocessing.get("kind") == "binary-addition":
+            extra["sum"] = int((bits.astype(np.int64) << np.arange(bits.size)).sum())
+            label = str(extra["sum"])
+        # A per-step answer is as sure as its least sure step.
+        return Prediction(label, float(probs.max(-1).min()), [], probs, extra)
 
     def stream(self, item: Any) -> Iterator[np.ndarray]:
         """Probabilities [C] after each step, one graph call per step (streaming graphs)."""
