@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnedge.errors import InputError
-from rnnedge.runtime.graph import State, StatefulGraph
+from rnnedge.runtime.graph import BoundSteps, State, StatefulGraph
 from rnnedge.runtime.sampling import SamplingConfig, sample_token
 from rnnedge.runtime.session import LoadedSession
 from rnnedge.tokenizer import CharTokenizer
@@ -158,16 +158,14 @@ class Generator(StatefulGraph):
         return self._pieces(stream, state)
 
     def _pieces(self, stream: Stream, state: State) -> Iterator[str]:
-        step_tokens = np.zeros((1, 1), dtype=np.int64)  # reused: no allocation per token
+        steps = BoundSteps(self, state, self.vocab_size)
         while not stream.done:
             token, text = stream.advance()
             if text:
                 yield text
             if stream.done:
                 return
-            step_tokens[0, 0] = token
-            logits, state = self.run(step_tokens, state)  # [1, 1, V]
-            stream.last_logits = logits[0, -1]
+            stream.last_logits = steps.step(token)  # [V]
 
     def evaluate(self, text: str, streams: int = 32, chunk: int = 256) -> dict[str, float]:
         """Loss, perplexity and bits/char of `text`: `streams` slices read in chunks, state carried.

@@ -6,7 +6,7 @@ import numpy as np
 
 from rnnedge.contract import LOGITS
 from rnnedge.errors import InputError
-from rnnedge.runtime.session import LoadedSession
+from rnnedge.runtime.session import LoadedSession, import_onnxruntime
 
 State = dict[str, np.ndarray]
 COMMANDS = {"language-model": "rnnedge infer generate", "classification": "rnnedge infer classify"}
@@ -44,3 +44,49 @@ class StatefulGraph:
         return logits, {
             spec.input: value for spec, value in zip(self._state_specs, states, strict=True)
         }
+
+
+class BoundSteps:
+    """One stream stepped token by token through IO binding: nothing is allocated per step.
+
+    The state lives in two sets of buffers on the model's device, used in turn: one call
+    writes its new state where the next call reads it. Only the token (one int64 on the
+    host) and the logits [V] cross to Python each step.
+    """
+
+    def __init__(self, graph: StatefulGraph, state: State, vocab: int) -> None:
+        ort = import_onnxruntime()
+        device = "cuda" if graph.provider.startswith("CUDA") else "cpu"
+        self._session = graph._session
+        self.token = np.zeros((1, 1), dtype=np.int64)  # [1, 1], bound by reference
+        self._host_state = {k: np.ascontiguousarray(v) for k, v in state.items()}  # kept alive
+        first = {
+            name: ort.OrtValue.ortvalue_from_numpy(value, device, 0)
+            for name, value in self._host_state.items()
+        }
+        second = {
+            name: ort.OrtValue.ortvalue_from_shape_and_type(
+                list(value.shape), np.float32, device, 0
+            )
+            for name, value in self._host_state.items()
+        }
+        self.logits = ort.OrtValue.ortvalue_from_shape_and_type(
+            [1, 1, vocab], np.float32, device, 0
+        )
+        self._bindings = []
+        for reads, writes in ((first, second), (second, first)):
+            binding = self._session.io_binding()
+            binding.bind_cpu_input(graph.input_name, self.token)
+            for spec in graph._state_specs:
+                binding.bind_ortvalue_input(spec.input, reads[spec.input])
+                binding.bind_ortvalue_output(spec.output, writes[spec.input])
+            binding.bind_ortvalue_output(LOGITS, self.logits)
+            self._bindings.append(binding)
+        self._turn = 0
+
+    def step(self, token: int) -> np.ndarray:
+        """Feed `token`; the logits [V] for the token after it."""
+        self.token[0, 0] = token
+        self._session.run_with_iobinding(self._bindings[self._turn])
+        self._turn ^= 1
+        return self.logits.numpy()[0, -1]

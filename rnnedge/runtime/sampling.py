@@ -42,6 +42,8 @@ def sample_tokens(
     row (elementwise, or reductions along the vocabulary), so a row's token is the same
     whether it is sampled alone or in a batch.
     """
+    if all(config is configs[0] for config in configs):  # the usual case: one setting
+        return sample_group(logits, configs[0], uniforms)
     tokens = np.empty(len(configs), dtype=np.int64)
     groups: dict[int, list[int]] = {}  # by object: hashing a dataclass per row costs more
     for row, config in enumerate(configs):
@@ -52,21 +54,26 @@ def sample_tokens(
 
 
 def sample_group(logits: np.ndarray, config: SamplingConfig, uniforms: np.ndarray) -> np.ndarray:
-    """Token ids [G] for rows [G, V] that share `config`; `uniforms` [G] in [0, 1)."""
+    """Token ids [G] for rows [G, V] that share `config`; `uniforms` [G] in [0, 1).
+
+    Works in place on one float64 copy: at a few dozen rows the cost is the number of
+    numpy calls, not their arithmetic.
+    """
     if config.temperature == 0.0:
         return logits.argmax(axis=-1)
-    scaled = logits.astype(np.float64) / config.temperature  # [G, V]
+    scaled = logits.astype(np.float64)  # [G, V], our copy
+    scaled /= config.temperature
     vocab = scaled.shape[-1]
     if 0 < config.top_k < vocab:
-        kth = np.partition(scaled, -config.top_k, axis=-1)[:, -config.top_k :].min(axis=-1)
-        scaled = np.where(scaled >= kth[:, None], scaled, -np.inf)
-    probs = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
-    probs /= probs.sum(axis=-1, keepdims=True)
+        kth = np.partition(scaled, -config.top_k, axis=-1)[:, -config.top_k]  # k-th largest
+        scaled[scaled < kth[:, None]] = -np.inf
+    scaled -= scaled.max(axis=-1, keepdims=True)
+    weights = np.exp(scaled, out=scaled)  # unnormalised: the draw scales by the total
     if config.top_p < 1.0:
-        probs = nucleus(probs, config.top_p)
+        weights = nucleus(weights / weights.sum(axis=-1, keepdims=True), config.top_p)
     # Inverse-CDF draw: one uniform per token keeps a seed's stream independent of top-k/p.
-    cumulative = np.cumsum(probs, axis=-1)  # [G, V]
-    chosen = (cumulative <= (uniforms * cumulative[:, -1])[:, None]).sum(axis=-1)
+    cumulative = np.cumsum(weights, axis=-1)  # [G, V]
+    chosen = (cumulative <= uniforms[:, None] * cumulative[:, -1:]).sum(axis=-1)
     return np.minimum(chosen, vocab - 1)
 
 
