@@ -142,8 +142,7 @@ def export_classifier_payload(
         int8_bytes = quantize_int8(model_bytes)
         report["structure_int8"] = check_model(int8_bytes)
         int8 = Classifier(open_session(int8_bytes, device="cpu"))
-        report["int8"] = validate_quantized_classifier(fp32, int8, *items)
-        report["quality"] = report["int8"]["quality"]
+        report["int8"], report["quality"] = validate_quantized_classifier(fp32, int8, *items)
         manifest.export["quantization"] = "int8 (onnxruntime quantize_dynamic, QInt8 weights)"
         manifest.export["fp32_size_bytes"] = len(model_bytes)
         model_bytes = int8_bytes

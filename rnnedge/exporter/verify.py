@@ -321,8 +321,8 @@ def flat_predictions(classifier: Classifier, items: list[Any]) -> list[np.ndarra
 
 def validate_quantized_classifier(
     fp32: Classifier, int8: Classifier, items: list[Any], targets: list[np.ndarray]
-) -> dict[str, Any]:
-    """int8 vs fp32 on labelled held-out inputs.
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """int8 vs fp32 on labelled held-out inputs: (checks report, quality figures).
 
     Gated: the two agree on at least INT8_MIN_AGREEMENT of the predictions. Recorded: both
     accuracies and the change in points, and how far a batched int8 answer is from the same
@@ -355,4 +355,4 @@ def validate_quantized_classifier(
         ),
         Check("batch_invariance", True, {"max_abs_diff": drift, "gate": "reported, not gated"}),
     ]
-    return {**report_or_raise(checks), "quality": quality}
+    return report_or_raise(checks), quality
