@@ -80,10 +80,10 @@ def read_bandwidth(size_bytes: int) -> float:
     return buffer.nbytes / min(dot, total)
 
 
-def matmul_peak() -> float:
-    """FLOP/s of a 2048³ fp32 matrix product (numpy's BLAS, all its threads)."""
-    rng = np.random.default_rng(0)
-    a, b = rng.random((2048, 2048), dtype=np.float32), rng.random((2048, 2048), dtype=np.float32)
+def matmul_peak(threads: int) -> float:
+    """FLOP/s of a 2048³ fp32 matrix product on `threads` threads (torch's BLAS)."""
+    torch.set_num_threads(threads)
+    a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
     return 2 * 2048**3 / float(np.median(timed(lambda: a @ b, repeats=5, warmup=1)))
 
 
@@ -210,10 +210,18 @@ def classifier_inputs(classifier: Any, count: int) -> list[Any]:
     return [" ".join(rng.choice(words, 14))[:60] for _ in range(count)]
 
 
+CHUNKS = (8, 16, 32, 64, 128, 256)
+CHUNK_INPUTS = 1024
+
+
 def bench_classifier(path: Path) -> dict[str, Any]:
-    """Sequences/s of `classify` (one batched call) at batch 1 and 64, 1 thread."""
+    """Sequences/s of `classify` at batch 1 and 64, and of 1,024 inputs split into chunks of
+    each size in CHUNKS (how Classifier.batch_size was chosen); 1 thread."""
     classifier = load(path, device="cpu", threads=1)
-    figures: dict[str, Any] = {"size_bytes": path.stat().st_size}
+    figures: dict[str, Any] = {
+        "size_bytes": path.stat().st_size,
+        "default_chunk": classifier.batch_size,
+    }
     for batch in (1, 64):
         items = classifier_inputs(classifier, batch)
         seconds = timed(lambda items=items: classifier.classify(items), repeats=30, warmup=3)
@@ -221,6 +229,12 @@ def bench_classifier(path: Path) -> dict[str, Any]:
             **summary(seconds),
             "sequences_per_s": batch / float(np.median(seconds)),
         }
+    items = classifier_inputs(classifier, CHUNK_INPUTS)
+    figures["chunks"] = {}
+    for chunk in CHUNKS:
+        classifier.batch_size = chunk
+        seconds = timed(lambda: classifier.classify(items), repeats=5, warmup=1)
+        figures["chunks"][chunk] = CHUNK_INPUTS / float(np.median(seconds))
     return figures
 
 
@@ -230,8 +244,9 @@ def main() -> None:
     args = parser.parse_args()
     steps = 60 if args.quick else 400
     report: dict[str, Any] = {"machine": machine(), "configs": {}}
-    torch.set_num_threads(os.cpu_count() or 1)
-    report["matmul_peak_flops"] = matmul_peak()
+    peaks = {threads: matmul_peak(threads) for threads in (1, os.cpu_count() or 1)}
+    report["matmul_peak_flops_by_threads"] = peaks
+    report["matmul_peak_flops"] = peaks[max(peaks)]
     for name, (kwargs, about) in CONFIGS.items():
         print(f"benchmarking {name} …", file=sys.stderr)
         report["configs"][name] = {"about": about, **bench_config(name, kwargs, steps)}

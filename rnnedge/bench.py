@@ -18,8 +18,11 @@ from typing import Any
 import numpy as np
 
 from rnnedge.runtime.generate import Generator
+from rnnedge.runtime.sampling import SamplingConfig
+from rnnedge.runtime.streams import StreamBatch
 
 STREAM_BATCHES = (1, 8, 64, 256)
+END_TO_END_BATCHES = (1, 64)
 SPAWN_PROBE = """
 import json, os, sys, time
 command = json.loads(sys.argv[1])
@@ -85,12 +88,38 @@ def bench_generator(
             step_seconds(generator.run, generator.initial_state(1), 1, vocab, steps * 2)
         ),
         "streams": streams,
+        "end_to_end": {
+            batch: generation_rate(generator, batch, tokens=max(50, steps))
+            for batch in END_TO_END_BATCHES
+        },
         "prefill": {
             **summary(prefill),
             "length": prefill_length,
             "tokens_per_s": prefill_length / float(np.median(prefill)),
         },
     }
+
+
+def generation_rate(generator: Generator, batch: int, tokens: int) -> dict[str, float]:
+    """Tokens/s of generating `batch` streams (one: `generate`; more: a StreamBatch),
+    sampling, stop matching and decoding included: what a user waits for, beyond the raw
+    step. Median of 3 runs after one warm-up."""
+    sampling = SamplingConfig(temperature=0.8, top_k=40)
+    prompt = "".join(generator.tokenizer.vocab[:3])  # any model's own characters
+
+    def generate_all() -> None:
+        if batch == 1:
+            for _ in generator.generate(prompt, tokens, sampling, 0):
+                pass
+            return
+        streams = StreamBatch(generator)
+        for seed in range(batch):
+            streams.add(prompt, tokens, sampling, seed)
+        for _ in streams.run():
+            pass
+
+    seconds = timed(generate_all, repeats=3, warmup=1)
+    return {**summary(seconds), "tokens_per_s": batch * tokens / float(np.median(seconds))}
 
 
 def cold_start(model: str | Path | None, runs: int = 5) -> dict[str, Any]:

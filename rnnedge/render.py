@@ -132,6 +132,13 @@ def bench_table(report: dict[str, Any]) -> Table:
                 f"({figures['median'] * 1e3:.2f} ms a step)",
             )
         )
+    for batch, figures in report["end_to_end"].items():
+        rows.append(
+            (
+                f"generate, {batch} stream{'s' * (batch != 1)}",
+                f"{figures['tokens_per_s']:,.0f} tokens/s with sampling and decoding",
+            )
+        )
     prefill = report["prefill"]
     rows.append((f"prefill {prefill['length']}", f"{prefill['tokens_per_s']:,.0f} tokens/s"))
     if report.get("cold_start"):
