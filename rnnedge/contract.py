@@ -35,9 +35,10 @@ STATE_LAYOUT = "batch-first: [batch, layers * directions, hidden]"
 CELL_STATES = {"rnn": ("h",), "gru": ("h",), "lstm": ("h", "c")}
 
 
-def state_names(cell: str) -> tuple[list[str], list[str]]:
-    """Input and output state tensor names for a cell type, in torch's order (h, then c)."""
-    keys = CELL_STATES[cell]
+def state_names(keys: str | tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Input and output state tensor names for a cell type (torch's order: h, then c) or for
+    explicit state keys (e.g. a streaming classifier's pooling state after its cell's)."""
+    keys = CELL_STATES[keys] if isinstance(keys, str) else keys
     return [STATE_IN_PREFIX + k for k in keys], [STATE_OUT_PREFIX + k for k in keys]
 
 

@@ -19,7 +19,8 @@ def validation_lines(validation: dict[str, Any]) -> list[str]:
             continue
         parts = []
         for name, figures in checks.items():
-            mark = "ok" if figures.get("passed") else "FAILED"
+            reported_only = str(figures.get("gate", "")).startswith("reported")
+            mark = "reported" if reported_only else ("ok" if figures.get("passed") else "FAILED")
             if figures.get("gate") == "argmax agreement":
                 detail = (
                     f"argmax agreement {figures['argmax_agreement']:.4f}, "

@@ -48,12 +48,15 @@ def tensor_specs(
     )
     if not config.streams:
         return [*inputs, TensorSpec(LENGTHS, "int64", ["batch"])], [logits], []
-    shape: list[int | str] = ["batch", config.layers, config.hidden]
-    state_in, state_out = state_names(config.cell)
-    states = [StateSpec(i, o, shape) for i, o in zip(state_in, state_out, strict=True)]
+    layout = config.state_layout()
+    state_in, state_out = state_names(tuple(key for key, _, _ in layout))
+    shapes: list[list[int | str]] = [["batch", rows, width] for _, rows, width in layout]
+    states = [
+        StateSpec(i, o, shape) for i, o, shape in zip(state_in, state_out, shapes, strict=True)
+    ]
     return (
-        [*inputs, *(TensorSpec(n, "float32", shape) for n in state_in)],
-        [logits, *(TensorSpec(n, "float32", shape) for n in state_out)],
+        [*inputs, *(TensorSpec(n, "float32", s) for n, s in zip(state_in, shapes, strict=True))],
+        [logits, *(TensorSpec(n, "float32", s) for n, s in zip(state_out, shapes, strict=True))],
         states,
     )
 

@@ -75,7 +75,7 @@ def export_step_graph(model: nn.Module) -> bytes:
     """The streaming graph: dynamic batch and time, state in and out."""
     model.eval()
     name = input_name(model)
-    state_in, state_out = state_names(model.config.cell)
+    state_in, state_out = state_names(model.state_keys())
     example_state = tuple(s.transpose(0, 1) for s in model.initial_state(2))
     dynamic = {name: {0: "batch", 1: "time"}, LOGITS: {0: "batch", 1: "time"}}
     dynamic.update({n: {0: "batch"} for n in state_in + state_out})

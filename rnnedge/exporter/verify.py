@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from rnnedge.contract import LOGITS
 from rnnedge.errors import ValidationError
 from rnnedge.exporter.onnx_io import symbolic_axes
+from rnnedge.nets.classifier import POOL_COUNT
 from rnnedge.nets.language_model import LanguageModel
 from rnnedge.runtime.classify import Classifier
 from rnnedge.runtime.generate import Generator
@@ -64,8 +65,14 @@ def random_inputs(model: nn.Module, batch: int, time: int, rng: np.random.Genera
 def random_state(
     runtime: StatefulGraph, batch: int, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
+    """A state as if some input had been read already: random values of the right shapes
+    (a step count is a whole number of steps, so it gets one)."""
     return {
-        name: (0.5 * rng.standard_normal(value.shape)).astype(np.float32)
+        name: (
+            rng.integers(0, 20, value.shape).astype(np.float32)
+            if name.endswith(POOL_COUNT)
+            else (0.5 * rng.standard_normal(value.shape)).astype(np.float32)
+        )
         for name, value in runtime.initial_state(batch).items()
     }
 

@@ -1,7 +1,8 @@
 """Sequence classifiers: embedding (tokens) or features → RNN/GRU/LSTM stack → pooling → linear.
 
 - Unidirectional models run step by step: ``forward_steps`` gives a prediction after every
-  step and carries the state, so classification can run as data arrives.
+  step and carries the state, so classification can run as data arrives. Mean pooling
+  streams too: the running sum of outputs and the step count travel with the RNN state.
 - Bidirectional models read padded batches with ``lengths``. The backward direction reads
   each sequence reversed *within its own length* (a gather, no packing), so it starts at
   the sequence's real end and a padded batch gives each input's answer alone. That
@@ -18,9 +19,14 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from rnnedge.contract import CELL_STATES
 from rnnedge.nets.language_model import CELLS
 
 POOLINGS = ("last", "mean", "max", "per-step")
+# Poolings a step graph can carry: max would need a running max over time, which opset 17
+# has no operator for (no CumMax), so max-pooled models use the lengths graph.
+STREAMING_POOLINGS = ("last", "per-step", "mean")
+POOL_SUM, POOL_COUNT = "pool_sum", "pool_count"
 State = tuple[torch.Tensor, ...]
 
 
@@ -46,7 +52,19 @@ class ClassifierConfig:
     @property
     def streams(self) -> bool:
         """Whether the model can run step by step (state in, state out)."""
-        return not self.bidirectional and self.pooling in ("last", "per-step")
+        return not self.bidirectional and self.pooling in STREAMING_POOLINGS
+
+    def state_layout(self) -> list[tuple[str, int, int]]:
+        """The step graph's states in order: (key, rows, width) of each [batch, rows, width].
+
+        The RNN's own states (h, then c for LSTM) are [batch, layers, hidden]; mean pooling
+        adds the running sum of top-layer outputs [batch, 1, hidden] and the count of steps
+        read so far [batch, 1, 1].
+        """
+        layout = [(key, self.layers, self.hidden) for key in CELL_STATES[self.cell]]
+        if self.pooling == "mean":
+            layout += [(POOL_SUM, 1, self.hidden), (POOL_COUNT, 1, 1)]
+        return layout
 
 
 def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -55,6 +73,20 @@ def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tens
     last = (lengths - 1).unsqueeze(1)  # [B, 1]
     index = torch.where(steps <= last, last - steps, steps)  # [B, T]
     return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[2]))
+
+
+def running_mean(
+    outputs: torch.Tensor, total: torch.Tensor, count: torch.Tensor
+) -> tuple[torch.Tensor, State]:
+    """Mean of all outputs so far at every step, continuing from a carried sum and count.
+
+    outputs [B, T, H]; total [1, B, H] and count [1, B, 1] (torch's state layout) →
+    means [B, T, H] and the new (total, count).
+    """
+    sums = total.transpose(0, 1) + outputs.cumsum(dim=1)  # [B, T, H]
+    steps = torch.arange(1, outputs.shape[1] + 1, device=outputs.device, dtype=outputs.dtype)
+    counts = count.transpose(0, 1) + steps.view(1, -1, 1)  # [B, T, 1]
+    return sums / counts, (sums[:, -1:].transpose(0, 1), counts[:, -1:].transpose(0, 1))
 
 
 class SequenceClassifier(nn.Module):
@@ -94,10 +126,16 @@ class SequenceClassifier(nn.Module):
         # tokens [B, T] -> [B, T, E]; features [B, T, D] pass through
         return self.embedding(inputs) if self.config.input == "tokens" else inputs
 
+    def state_keys(self) -> tuple[str, ...]:
+        """The step graph's state keys, in initial_state's order."""
+        return tuple(key for key, _, _ in self.config.state_layout())
+
     def initial_state(self, batch: int, device: torch.device | None = None) -> State:
-        shape = (self.config.layers, batch, self.config.hidden)
-        count = 2 if self.config.cell == "lstm" else 1
-        return tuple(torch.zeros(shape, device=device) for _ in range(count))
+        """Zero states in torch's layout: [rows, B, width] for each of state_layout()."""
+        return tuple(
+            torch.zeros((rows, batch, width), device=device)
+            for _, rows, width in self.config.state_layout()
+        )
 
     def forward_steps(
         self, inputs: torch.Tensor, state: State | None = None
@@ -105,9 +143,13 @@ class SequenceClassifier(nn.Module):
         """Unidirectional: logits after every step [B, T, C] and the state after the last."""
         if state is None:
             state = self.initial_state(inputs.shape[0], inputs.device)
-        rnn_state = state if self.config.cell == "lstm" else state[0]
+        cells = len(CELL_STATES[self.config.cell])
+        rnn_state = state[:cells] if self.config.cell == "lstm" else state[0]
         outputs, new_state = self.rnn(self.embed(inputs), rnn_state)  # [B, T, H]
         new_state = tuple(new_state) if isinstance(new_state, tuple) else (new_state,)
+        if self.config.pooling == "mean":
+            outputs, pooled_state = running_mean(outputs, *state[cells:])
+            new_state = (*new_state, *pooled_state)
         return self.head(self.dropout(outputs)), new_state
 
     def sequence_outputs(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rnnedge.contract import CELL_STATES
+
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 State = tuple[torch.Tensor, ...]
@@ -82,3 +84,7 @@ class LanguageModel(nn.Module):
 
     # The step graph calls forward_steps on every streaming model; for an LM it is forward.
     forward_steps = forward
+
+    def state_keys(self) -> tuple[str, ...]:
+        """The step graph's state keys, in initial_state's order."""
+        return CELL_STATES[self.config.cell]
