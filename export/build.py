@@ -171,17 +171,34 @@ def build_with_cli(recipe: dict, stage: str) -> None:
             rnnedge_cli([a.replace("{model}", str(output)) for a in recipe["evaluate"]])
         )
         output.with_suffix(".eval.json").write_text(json.dumps(scores, indent=2) + "\n")
+        variants = {"fp32": output}
+        if recipe.get("int8_output"):
+            # The int8 twin: its held-out accuracy change is measured at export and kept in
+            # its manifest (validation.quality).
+            variants["int8"] = ROOT / recipe["int8_output"]
+            export_checkpoint(
+                ROOT / recipe["checkpoint"],
+                variants["int8"],
+                quantize="int8",
+                heldout=ROOT / recipe["heldout"],
+                recipe=recipe["name"],
+            )
         comparison = None
         if recipe.get("compare") == "langid":
             from langid_compare import compare
 
-            comparison = compare(output, ROOT / recipe["data"])
+            comparison = compare(variants, ROOT / recipe["data"])
             output.with_suffix(".compare.json").write_text(json.dumps(comparison, indent=2) + "\n")
-        write_classifier_card(recipe, output, result.size_bytes, scores, comparison)
+        write_classifier_card(recipe, output, result.size_bytes, scores, comparison, variants)
 
 
 def write_classifier_card(
-    recipe: dict, model_path: Path, size: int, scores: dict, comparison: dict | None = None
+    recipe: dict,
+    model_path: Path,
+    size: int,
+    scores: dict,
+    comparison: dict | None = None,
+    variants: dict[str, Path] | None = None,
 ) -> None:
     """The card of a classifier: data, training, validation and the test-set figures."""
     from rnnedge.render import validation_lines
@@ -216,6 +233,24 @@ def write_classifier_card(
         *[f"- {line}" for line in validation_lines(m.validation)],
         "",
     ]
+    if variants and "int8" in variants:
+        int8 = load_classifier(variants["int8"], device="cpu").manifest
+        lines += [
+            f"## int8 twin: `{variants['int8'].name}` "
+            f"({variants['int8'].stat().st_size / 1e6:.2f} MB)",
+            "",
+            "Dynamic int8 (weights int8; activations quantized per call, so an answer moves "
+            "slightly with what else is in its batch: the drift below). Rebuilt by the same "
+            f"recipe with `rnnedge export … --quantize int8 --heldout {recipe['heldout']}`.",
+            "",
+            *[
+                f"- {line}"
+                for line in validation_lines(
+                    {k: v for k, v in int8.validation.items() if k in ("int8", "quality")}
+                )
+            ],
+            "",
+        ]
     if comparison:
         from langid_compare import markdown
 

@@ -2,9 +2,10 @@
 
 Each fortune (text between '%' lines) belongs to exactly one of train / valid / test, so
 no test snippet shares text with training. Training examples are random crops of 12–100
-characters (the first from the fortune's start); small collections get more crops per fortune
-so every language contributes about CROPS_PER_LANGUAGE examples. Validation and test snippets
-are each fortune's first 20 and first 60 characters, the task the model is judged on.
+characters (half from the fortune's start) plus each training fortune's own first 20 and 60
+characters; small collections get more crops per fortune so every language contributes about
+CROPS_PER_LANGUAGE examples. Validation and test snippets are each held-out fortune's first
+20 and first 60 characters, the task the model is judged on.
 """
 
 from __future__ import annotations
@@ -68,16 +69,18 @@ def fortunes_of(language: str) -> list[str]:
 
 
 def crops_per_fortune(fortunes: int) -> int:
-    """Crops per training fortune: at least 2, more for small collections (class balance)."""
-    return max(2, min(MAX_CROPS_PER_FORTUNE, -(-CROPS_PER_LANGUAGE // max(1, fortunes))))
+    """Crops per training fortune: at least 3, more for small collections (class balance)."""
+    return max(3, min(MAX_CROPS_PER_FORTUNE, -(-CROPS_PER_LANGUAGE // max(1, fortunes))))
 
 
 def crops(text: str, rng: random.Random, count: int) -> list[str]:
-    """`count` random crops of 12-100 characters; the first starts at the fortune's start."""
-    out = []
-    for index in range(count):
+    """The fortune's first 20 and 60 characters (how snippets are judged), then random crops
+    of 12-100 characters, half of them from the start."""
+    out = [text[:n] for n in SNIPPETS]
+    for _ in range(count - len(out)):
         length = rng.randint(12, 100)
-        start = 0 if index == 0 or len(text) <= length else rng.randint(0, len(text) - length)
+        from_start = rng.random() < 0.5 or len(text) <= length
+        start = 0 if from_start else rng.randint(0, len(text) - length)
         out.append(text[start : start + length])
     return out
 

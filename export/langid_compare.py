@@ -1,11 +1,13 @@
 """Our language identifier vs langid.py on the same held-out fortune snippets.
 
-    python export/langid_compare.py MODEL data/langid
+    python export/langid_compare.py data/langid MODEL [INT8_MODEL]
 
 langid.py is restricted to the same languages. Accuracy on each fortune's first 20 and
-first 60 characters; throughput in snippets/s (ours: batches of 256 in one onnxruntime
-call each, at 1 and 2 threads; langid.py: one call per snippet, as its API has no batch),
-median of 3 timed passes after a warm-up pass.
+first 60 characters; throughput in snippets/s (ours: classify() on batches of 256, which
+runs them in length-sorted chunks of 64, at 1 and 2 onnxruntime threads; langid.py: one
+call per snippet, as its API has no batch).
+The systems take turns, pass after pass (ROUNDS rounds after a warm-up pass each), so a
+slow spell of a shared machine hits all of them; medians are reported.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +31,10 @@ def read_snippets(path: Path) -> tuple[list[str], list[str]]:
     return [r["text"] for r in rows], [r["lang"] for r in rows]
 
 
-def timed_passes(run: Any, passes: int = 3) -> tuple[list[str], float]:
-    """Predictions and the median seconds of `passes` timed passes (after one warm-up)."""
-    predictions = run()
-    seconds = []
-    for _ in range(passes):
-        began = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - began)
-    return predictions, float(np.median(seconds))
+ROUNDS = 7
 
 
-def ours(model: Path, texts: list[str], threads: int) -> tuple[list[str], float]:
+def ours(model: Path, texts: list[str], threads: int) -> Callable[[], list[str]]:
     classifier = load_classifier(model, device="cpu", threads=threads)
 
     def run() -> list[str]:
@@ -49,28 +44,45 @@ def ours(model: Path, texts: list[str], threads: int) -> tuple[list[str], float]
             for p in classifier.classify(texts[start : start + BATCH])
         ]
 
-    return timed_passes(run)
+    return run
 
 
-def langid_py(languages: list[str], texts: list[str]) -> tuple[list[str], float]:
+def langid_py(languages: list[str], texts: list[str]) -> Callable[[], list[str]]:
     from langid.langid import LanguageIdentifier, model
 
     identifier = LanguageIdentifier.from_modelstring(model, norm_probs=False)
     identifier.set_languages(languages)
-    return timed_passes(lambda: [identifier.classify(t)[0] for t in texts])
+    return lambda: [identifier.classify(t)[0] for t in texts]
 
 
-def compare(model: Path, folder: Path) -> dict[str, Any]:
-    languages = load_classifier(model, device="cpu").labels
+def take_turns(
+    runners: dict[str, Callable[[], list[str]]],
+) -> dict[str, tuple[list[str], float]]:
+    """Each runner's predictions and median seconds over ROUNDS interleaved passes."""
+    predictions = {name: run() for name, run in runners.items()}  # warm-up pass
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(ROUNDS):
+        for name, run in runners.items():
+            began = time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - began)
+    return {name: (predictions[name], float(np.median(seconds[name]))) for name in runners}
+
+
+def compare(models: dict[str, Path], folder: Path) -> dict[str, Any]:
+    """Accuracy and snippets/s of each model variant (e.g. fp32, int8) and langid.py."""
+    languages = load_classifier(next(iter(models.values())), device="cpu").labels
     results: dict[str, Any] = {"languages": languages, "snippets": {}}
     for length in (20, 60):
         texts, truth = read_snippets(folder / f"test{length}.jsonl")
+        runners = {
+            f"rnnedge {kind} ({threads} thread{'s' * (threads > 1)})": ours(path, texts, threads)
+            for kind, path in models.items()
+            for threads in (1, 2)
+        }
+        runners["langid.py"] = langid_py(languages, texts)
         rows = {}
-        for name, (predicted, seconds) in {
-            "rnnedge (1 thread)": ours(model, texts, 1),
-            "rnnedge (2 threads)": ours(model, texts, 2),
-            "langid.py": langid_py(languages, texts),
-        }.items():
+        for name, (predicted, seconds) in take_turns(runners).items():
             accuracy = float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))
             rows[name] = {"accuracy": accuracy, "snippets_per_s": len(texts) / seconds}
         results["snippets"][length] = {"count": len(texts), "results": rows}
@@ -78,17 +90,23 @@ def compare(model: Path, folder: Path) -> dict[str, Any]:
 
 
 def markdown(results: dict[str, Any]) -> list[str]:
-    lines = ["| snippet | system | accuracy | snippets/s |", "|---|---|---|---|"]
+    lines = [
+        "| snippet | system | accuracy | snippets/s | × langid.py |",
+        "|---|---|---|---|---|",
+    ]
     for length, block in results["snippets"].items():
+        baseline = block["results"]["langid.py"]["snippets_per_s"]
         for name, row in block["results"].items():
             lines.append(
                 f"| first {length} chars ({block['count']:,}) | {name} | "
-                f"{row['accuracy']:.4f} | {row['snippets_per_s']:,.0f} |"
+                f"{row['accuracy']:.4f} | {row['snippets_per_s']:,.0f} | "
+                f"{row['snippets_per_s'] / baseline:.2f}× |"
             )
     return lines
 
 
 if __name__ == "__main__":
-    outcome = compare(Path(sys.argv[1]), Path(sys.argv[2]))
+    kinds = ("fp32", "int8")
+    outcome = compare(dict(zip(kinds, map(Path, sys.argv[2:]), strict=False)), Path(sys.argv[1]))
     print(json.dumps(outcome, indent=2))
     print("\n".join(markdown(outcome)), file=sys.stderr)
