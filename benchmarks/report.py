@@ -160,7 +160,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
 def classifier_tables(classifiers: dict[str, Any]) -> list[str]:
     """Throughput of each shipped classifier, and of 1,024 inputs by chunk size."""
     lines = [
-        "## Shipped classifiers (onnxruntime fp32, 1 thread)",
+        "## Shipped classifiers (onnxruntime, 1 thread; the int8 twin is int8)",
         "",
         "| model | file | batch 1: sequences/s | batch 64: sequences/s |",
         "|---|---|---|---|",
