@@ -580,7 +580,7 @@ def stream_one(
         return
     from rnnedge.render import stream_lines
 
-    for line in stream_lines(steps, classifier.labels):
+    for line in stream_lines(steps, classifier.labels, classifier.step_pieces(items[0])):
         stdout.print(line)
 
 

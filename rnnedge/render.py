@@ -199,14 +199,20 @@ def predictions_table(shown: list[str], predictions: list[Any]) -> Table:
     return table
 
 
-def stream_lines(steps: Any, labels: list[str], width: int = 30) -> list[str]:
-    """A bar per step: how sure the model is of its current best label as data arrives."""
+def stream_lines(
+    steps: Any, labels: list[str], pieces: list[str] | None = None, width: int = 30
+) -> list[str]:
+    """A bar per step: how sure the model is of its current best label as data arrives,
+    after the character or word that step read (for text models)."""
+    shown = [repr(p)[1:-1] for p in pieces] if pieces else None  # newlines, tabs visible
+    pad = max(map(len, shown)) if shown else 0
     lines = []
     for index, probs in enumerate(steps):
         best = int(probs.argmax())
         filled = round(float(probs[best]) * width)
+        read = f"{escape(shown[index]):<{pad}}  " if shown else ""
         lines.append(
-            f"step {index + 1:>4}  [green]{'█' * filled}[/]{'·' * (width - filled)} "
+            f"step {index + 1:>4}  {read}[green]{'█' * filled}[/]{'·' * (width - filled)} "
             f"{probs[best]:.3f} {escape(labels[best])}"
         )
     return lines

@@ -697,6 +697,16 @@ def test_char_model_stream(char_model: Path) -> None:
     assert final[batched.label] == pytest.approx(batched.probability, abs=1e-5)
 
 
+def test_char_model_stream_bars_show_what_each_step_read(char_model: Path) -> None:
+    result = succeeded(invoke("infer", "classify", char_model, "gr8", "--stream"))
+    unknown = load_classifier(char_model, device="cpu").tokenizer.unk_token  # '8' is unseen
+    assert [line.split()[:3] for line in result.stdout.splitlines()] == [
+        ["step", "1", "g"],
+        ["step", "2", "r"],
+        ["step", "3", unknown],
+    ]
+
+
 def test_checkpoint_carries_what_export_needs(word_model: Path) -> None:
     payload = load_checkpoint(word_model.parent / "run" / "best.pt")
     assert payload["task"] == "classification"

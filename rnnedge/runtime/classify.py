@@ -167,6 +167,12 @@ class Classifier(StatefulGraph):
         # A per-step answer is as sure as its least sure step.
         return Prediction(label, float(probs.max(-1).min()), [], probs, extra)
 
+    def step_pieces(self, item: Any) -> list[str] | None:
+        """What each step reads, as text (a character or a word); None for non-text inputs."""
+        if self.tokenizer is None or self.preprocessing.get("kind") == "binary-addition":
+            return None
+        return [self.tokenizer.decode([token]) for token in self.encode(item).tolist()]
+
     def stream(self, item: Any) -> Iterator[np.ndarray]:
         """Probabilities [C] after each step, one graph call per step (streaming graphs)."""
         if not self.streams:
