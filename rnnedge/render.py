@@ -76,9 +76,11 @@ def inspect_table(info: dict[str, Any]) -> Table:
         ("schema", manifest.schema_version),
         (
             "architecture",
+            f"{'bidirectional ' if arch.get('bidirectional') else ''}"
             f"{arch.get('cell', '?').upper()} {arch.get('layers')} × "
-            f"{arch.get('hidden')}, input {arch.get('input')}, "
-            f"{arch.get('parameters', 0):,} parameters",
+            f"{arch.get('hidden')}, input {arch.get('input')}"
+            + (f", {arch['pooling']} pooling" if arch.get("pooling") else "")
+            + f", {arch.get('parameters', 0):,} parameters",
         ),
         (
             "vocabulary",
@@ -89,15 +91,20 @@ def inspect_table(info: dict[str, Any]) -> Table:
         ("outputs", tensors(manifest.outputs)),
         ("state layout", manifest.state_layout),
         ("quantization", str(manifest.export.get("quantization") or "none (fp32)")),
-        (
-            "training",
-            f"step {training.get('step')}, held-out {training.get('best_valid_bpc') or 0:.4f} "
-            f"bits/char, {training.get('train_seconds') or 0:.0f} s",
-        ),
+        ("training", training_line(training)),
         ("validation", "\n".join(validation_lines(manifest.validation)) or "none"),
         ("providers here", ", ".join(info["providers_available"])),
     ]
     return key_value_table("rnnedge model", rows)
+
+
+def training_line(training: dict[str, Any]) -> str:
+    """Step, best held-out figure (bits/char for LMs, accuracy for classifiers), seconds."""
+    if training.get("best_valid_accuracy") is not None:
+        held_out = f"held-out accuracy {training['best_valid_accuracy']:.4f}"
+    else:
+        held_out = f"held-out {training.get('best_valid_bpc') or 0:.4f} bits/char"
+    return f"step {training.get('step')}, {held_out}, {training.get('train_seconds') or 0:.0f} s"
 
 
 def doctor_table(report: dict[str, Any]) -> Table:

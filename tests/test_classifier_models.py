@@ -630,6 +630,10 @@ def test_word_model_manifest(word_model: Path) -> None:
     assert manifest["tokenizer"]["kind"] == "word"
     assert len(manifest["tokenizer"]["vocab"]) <= 50
     assert manifest["validation"]["fp32"]["batch_invariance"]["passed"] is True
+    table = succeeded(invoke("inspect", word_model)).stdout
+    accuracy = manifest["training"]["best_valid_accuracy"]
+    assert f"held-out accuracy {accuracy:.4f}" in table and "bits/char" not in table
+    assert "bidirectional LSTM" in table and "last pooling" in table
 
 
 def test_word_model_infer(word_model: Path) -> None:
