@@ -27,7 +27,16 @@ import onnxruntime
 import torch
 
 import rnnedge
-from rnnedge.bench import STREAM_BATCHES, bench_generator, cold_start, step_seconds, summary, timed
+from rnnedge.bench import (
+    STREAM_BATCHES,
+    bench_classifier,
+    bench_generator,
+    classifier_inputs,
+    cold_start,
+    step_seconds,
+    summary,
+    timed,
+)
 from rnnedge.exporter import export_payload
 from rnnedge.nets.language_model import LanguageModel, LMConfig
 from rnnedge.runtime import default_model_path, load
@@ -180,41 +189,11 @@ def bench_config(name: str, kwargs: dict[str, Any], steps: int) -> dict[str, Any
     return result
 
 
-def classifier_inputs(classifier: Any, count: int) -> list[Any]:
-    """Realistic inputs for a shipped classifier: images' rows, or 60-character texts."""
-    rng = np.random.default_rng(0)
-    if classifier.tokenizer is None:
-        dim = classifier.manifest.inputs[0].shape[-1]
-        return [rng.random((dim, dim), dtype=np.float32) for _ in range(count)]
-    words = [
-        "the",
-        "of",
-        "and",
-        "a",
-        "to",
-        "in",
-        "is",
-        "you",
-        "that",
-        "it",
-        "he",
-        "was",
-        "for",
-        "on",
-        "are",
-        "as",
-        "with",
-        "his",
-        "they",
-    ]
-    return [" ".join(rng.choice(words, 14))[:60] for _ in range(count)]
-
-
 CHUNKS = (8, 16, 32, 64, 128, 256)
 CHUNK_INPUTS = 1024
 
 
-def bench_classifier(path: Path) -> dict[str, Any]:
+def classifier_figures(path: Path) -> dict[str, Any]:
     """Sequences/s of `classify` at batch 1 and 64, and of 1,024 inputs split into chunks of
     each size in CHUNKS (how Classifier.batch_size was chosen); 1 thread."""
     classifier = load(path, device="cpu", threads=1)
@@ -222,13 +201,8 @@ def bench_classifier(path: Path) -> dict[str, Any]:
         "size_bytes": path.stat().st_size,
         "default_chunk": classifier.batch_size,
     }
-    for batch in (1, 64):
-        items = classifier_inputs(classifier, batch)
-        seconds = timed(lambda items=items: classifier.classify(items), repeats=30, warmup=3)
-        figures[f"batch{batch}"] = {
-            **summary(seconds),
-            "sequences_per_s": batch / float(np.median(seconds)),
-        }
+    for batch, rates in bench_classifier(classifier).items():
+        figures[f"batch{batch}"] = rates
     items = classifier_inputs(classifier, CHUNK_INPUTS)
     figures["chunks"] = {}
     for chunk in CHUNKS:
@@ -257,7 +231,7 @@ def main() -> None:
         "cold_start": cold_start(None, runs=3 if args.quick else 9),
     }
     report["classifiers"] = {
-        path.stem: bench_classifier(path)
+        path.stem: classifier_figures(path)
         for path in sorted((HERE.parent / "models").glob("*.onnx"))
         if load(path, device="cpu").manifest.task == "classification"
     }

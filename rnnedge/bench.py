@@ -1,4 +1,5 @@
-"""Runtime measurements (no torch): step latency, batched streams, prefill, cold start.
+"""Runtime measurements (no torch): step latency, batched streams, prefill, cold start,
+and classification throughput.
 
 Medians and 90th percentiles over repeated calls after a warm-up; the state is carried
 between steps exactly as in generation. `benchmarks/run.py` builds the project report on
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnedge.runtime.classify import Classifier
 from rnnedge.runtime.generate import Generator
 from rnnedge.runtime.sampling import SamplingConfig
 from rnnedge.runtime.streams import StreamBatch
@@ -120,6 +122,41 @@ def generation_rate(generator: Generator, batch: int, tokens: int) -> dict[str, 
 
     seconds = timed(generate_all, repeats=3, warmup=1)
     return {**summary(seconds), "tokens_per_s": batch * tokens / float(np.median(seconds))}
+
+
+CLASSIFY_BATCHES = (1, 64)
+
+
+def classifier_inputs(classifier: Classifier, count: int, steps: int = 60) -> list[Any]:
+    """`count` random inputs of `steps` steps in the model's own input kind: texts of its
+    own characters or words, [steps, dim] feature rows, or 'a+b' sums (seeded)."""
+    rng = np.random.default_rng(0)
+    kind = classifier.preprocessing.get("kind")
+    if kind == "binary-addition":
+        top = 2 ** (classifier.preprocessing["bits"] - 1)
+        return [f"{a}+{b}" for a, b in rng.integers(0, top, (count, 2)).tolist()]
+    if classifier.tokenizer is None:
+        dim = int(classifier.manifest.inputs[0].shape[-1])
+        rows = int(classifier.preprocessing.get("rows", steps))
+        return [rng.random((rows, dim), dtype=np.float32) for _ in range(count)]
+    vocab = [t for t in classifier.tokenizer.vocab if not (t.startswith("<") and t.endswith(">"))]
+    separator = " " if classifier.manifest.tokenizer.get("kind") == "word" else ""
+    return [separator.join(rng.choice(vocab, steps)) for _ in range(count)]
+
+
+def bench_classifier(
+    classifier: Classifier, batches: tuple[int, ...] = CLASSIFY_BATCHES, repeats: int = 30
+) -> dict[str, Any]:
+    """Sequences/s of `classify` on batches of each size (medians after a warm-up)."""
+    figures: dict[str, Any] = {}
+    for batch in batches:
+        items = classifier_inputs(classifier, batch)
+        seconds = timed(lambda items=items: classifier.classify(items), repeats, warmup=3)
+        figures[batch] = {
+            **summary(seconds),
+            "sequences_per_s": batch / float(np.median(seconds)),
+        }
+    return figures
 
 
 def cold_start(model: str | Path | None, runs: int = 5) -> dict[str, Any]:

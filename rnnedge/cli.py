@@ -736,18 +736,24 @@ def bench_command(
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Step latency, batched-stream throughput, prefill and cold start of one model."""
-    from rnnedge.bench import bench_generator, cold_start
-    from rnnedge.render import bench_table
-    from rnnedge.runtime import load_generator
+    """Language models: step latency, batched streams, generation, prefill, cold start.
+    Classifiers: sequences/s at batch 1 and 64."""
+    from rnnedge.bench import bench_classifier, bench_generator, cold_start
+    from rnnedge.render import bench_table, classify_bench_table
+    from rnnedge.runtime import load
 
-    generator = load_generator(model, device=device, threads=threads)
+    runtime = load(model, device=device, threads=threads)
     with stderr.status("measuring…"):
-        report = bench_generator(generator, steps=steps)
-        report["provider"] = generator.provider
-        report["cold_start"] = cold_start(model) if cold else None
+        if runtime.task == "classification":
+            report: dict[str, Any] = {"classify": bench_classifier(runtime)}
+        else:
+            report = bench_generator(runtime, steps=steps)
+            report["cold_start"] = cold_start(model) if cold else None
+        report["provider"] = runtime.provider
     if json_out:
         print_json(report)
+    elif runtime.task == "classification":
+        stdout.print(classify_bench_table(report))
     else:
         stdout.print(bench_table(report))
 

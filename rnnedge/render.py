@@ -161,6 +161,20 @@ def bench_table(report: dict[str, Any]) -> Table:
     return key_value_table("rnnedge bench", rows)
 
 
+def classify_bench_table(report: dict[str, Any]) -> Table:
+    """`rnnedge bench` on a classifier: sequences/s by batch size."""
+    rows = [("provider", report["provider"])]
+    for batch, figures in report["classify"].items():
+        rows.append(
+            (
+                f"batch {batch}",
+                f"{figures['sequences_per_s']:,.0f} sequences/s "
+                f"({figures['median'] * 1e3:.2f} ms a call, p90 {figures['p90'] * 1e3:.2f})",
+            )
+        )
+    return key_value_table("rnnedge bench", rows)
+
+
 def eval_lines(metrics: dict[str, Any], labels: list[str]) -> list[Any]:
     """`rnnedge eval` output: one line for LMs; figures and a confusion table for classifiers."""
     if "bpc" in metrics:

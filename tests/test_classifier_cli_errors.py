@@ -175,10 +175,6 @@ def test_infer_generate_of_classifier(add_model: Path) -> None:
     assert result.stdout == ""
 
 
-def test_bench_of_classifier(add_model: Path) -> None:
-    error_line(invoke("bench", add_model, "--no-cold"), "rnnedge infer classify")
-
-
 def test_infer_images_of_wrong_width(image_model: Path, data: dict[str, Path]) -> None:
     result = invoke("infer", "classify", image_model, "--images", data["wide"], "--first", "2")
     error_line(result, "[steps, 5]", "[6, 7]")

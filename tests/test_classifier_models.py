@@ -711,6 +711,17 @@ def test_char_model_stream_bars_show_what_each_step_read(char_model: Path) -> No
     ]
 
 
+@pytest.mark.parametrize("fixture", ["char_model", "word_model", "add_model", "image_model"])
+def test_bench_measures_classifiers_in_their_own_input_kind(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    model = request.getfixturevalue(fixture)
+    report = json.loads(succeeded(invoke("bench", model, "--json")).stdout)
+    assert set(report["classify"]) == {"1", "64"}
+    assert all(figures["sequences_per_s"] > 0 for figures in report["classify"].values())
+    assert "batch 64" in succeeded(invoke("bench", model)).stdout
+
+
 def test_checkpoint_carries_what_export_needs(word_model: Path) -> None:
     payload = load_checkpoint(word_model.parent / "run" / "best.pt")
     assert payload["task"] == "classification"
