@@ -333,3 +333,10 @@ def test_export_image_classifier_int8_without_labels_beside(
     )
     error_line(result, "t10k-labels-idx1-ubyte", "beside")
     assert not out.exists()
+    table = tmp_path / "rows.jsonl"
+    table.write_text('{"text": "x", "label": "a"}\n')
+    result = invoke(
+        "export", image_run / "last.pt", "-o", out, "--quantize", "int8", "--heldout", table
+    )
+    error_line(result, "not an IDX images file", "--heldout")
+    assert not out.exists()

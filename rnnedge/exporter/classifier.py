@@ -91,8 +91,13 @@ def heldout_items(
 
 def idx_labels_beside(images: Path) -> Path:
     """t10k-images-idx3-ubyte[.gz] → t10k-labels-idx1-ubyte[.gz] in the same folder."""
+    if "images-idx3" not in images.name:
+        raise InputError(
+            f"{images} is not an IDX images file: this model reads images, so --heldout "
+            "must be one (e.g. t10k-images-idx3-ubyte.gz) with its labels file beside it"
+        )
     labels = images.with_name(images.name.replace("images-idx3", "labels-idx1"))
-    if labels == images or not labels.is_file():
+    if not labels.is_file():
         raise InputError(
             f"no IDX labels file beside {images} (expected {labels.name}); "
             "keep the labels file next to the images"
