@@ -71,7 +71,10 @@ ScheduleOpt = Annotated[str, typer.Option(help="none or cosine (decay to 5 % of 
 PrecisionOpt = Annotated[str, typer.Option(help="fp32 or bf16 (autocast).")]
 ThreadsOpt = Annotated[
     int | None,
-    typer.Option(help="onnxruntime intra-op threads (default 1, or $RNNEDGE_THREADS)."),
+    typer.Option(
+        help="onnxruntime intra-op threads (default: $RNNEDGE_THREADS, else 1 for one stream "
+        "or input and up to 4 cores for batches)."
+    ),
 ]
 
 
@@ -413,8 +416,11 @@ def generate_command(
 ) -> None:
     """Stream generated text to stdout as it is made."""
     from rnnedge.runtime import SamplingConfig, load_generator
+    from rnnedge.runtime.session import workload_threads
 
-    generator = load_generator(model, device=device, threads=threads)
+    generator = load_generator(
+        model, device=device, threads=workload_threads(threads, num_streams > 1)
+    )
     defaults = generator.manifest.sampling
     sampling = SamplingConfig(
         temperature=defaults.get("temperature", 1.0) if temperature is None else temperature,
@@ -502,9 +508,11 @@ def classify_command(
 ) -> None:
     """Label and probability for each input (batched), or step by step with --stream."""
     from rnnedge.runtime import load_classifier
+    from rnnedge.runtime.session import workload_threads
 
-    classifier = load_classifier(model, device=device, threads=threads)
     items, shown = classify_inputs(inputs, file, images, first)
+    batched = not stream and len(items) > 1
+    classifier = load_classifier(model, device=device, threads=workload_threads(threads, batched))
     if stream:
         stream_one(classifier, items, shown, plot, json_out)
         return
@@ -683,8 +691,10 @@ def eval_command(
     """Score a model with the runtime: bits/char for LMs; accuracy, macro-F1, confusion for
     classifiers."""
     from rnnedge.runtime import Generator, load
+    from rnnedge.runtime.session import workload_threads
 
-    runtime = load(model, device=device, threads=threads)
+    # Scoring is batched work: many texts, or 32 slices of one text read together.
+    runtime = load(model, device=device, threads=workload_threads(threads, batched=True))
     began = time.perf_counter()
     if isinstance(runtime, Generator):
         metrics = evaluate_lm(runtime, text, tail)

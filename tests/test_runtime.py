@@ -12,6 +12,7 @@ import pytest
 from rnnedge.runtime import load
 from rnnedge.runtime.generate import StopMatcher
 from rnnedge.runtime.sampling import SamplingConfig, nucleus, sample_token, sample_tokens
+from rnnedge.runtime.session import MAX_BATCH_THREADS, workload_threads
 from rnnedge.runtime.streams import StreamBatch
 from rnnedge.train.checkpoint import load_checkpoint
 
@@ -189,3 +190,13 @@ def test_batched_streams_equal_each_stream_alone_with_joins_and_leaves(tiny_mode
     }
     assert texts == alone and len(batch) == 0
     assert len(texts[0]) == 25 and len(texts[1]) == 8
+
+
+def test_thread_default_follows_the_workload(monkeypatch):
+    monkeypatch.delenv("RNNEDGE_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert workload_threads(None, batched=False) is None  # open_session's default: 1
+    assert workload_threads(None, batched=True) == MAX_BATCH_THREADS
+    assert workload_threads(3, batched=True) == 3  # --threads wins
+    monkeypatch.setenv("RNNEDGE_THREADS", "1")
+    assert workload_threads(None, batched=True) is None  # so does $RNNEDGE_THREADS

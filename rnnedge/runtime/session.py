@@ -18,6 +18,19 @@ DEVICES = ("auto", "cpu", "cuda")
 # One intra-op thread is the measured default for small recurrent models: a step is a few
 # small matrix-vector products, and a second thread costs more in hand-off than it saves.
 DEFAULT_THREADS = 1
+# Batched work (many streams, many inputs) has enough rows per step to split: a second
+# core gave 1.5-1.8x on 2 cores (benchmarks/REPORT.md). Not measured beyond 2 cores; capped
+# because a step of a few dozen rows leaves too little work per thread to split further.
+MAX_BATCH_THREADS = 4
+
+
+def workload_threads(requested: int | None, batched: bool) -> int | None:
+    """Threads for a CLI workload: the user's --threads or $RNNEDGE_THREADS when given;
+    otherwise one for a single stream or input, and up to MAX_BATCH_THREADS cores for
+    batched work. None means open_session's default."""
+    if requested is not None or "RNNEDGE_THREADS" in os.environ or not batched:
+        return requested
+    return max(1, min(os.cpu_count() or 1, MAX_BATCH_THREADS))
 
 
 def import_onnxruntime() -> Any:
