@@ -297,13 +297,17 @@ def test_top_k_is_sorted_and_complete(models: ModelCache) -> None:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def add_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("add")
-    succeeded(invoke("train", "add", "--out", folder / "run", "--steps", "400"))
-    model = folder / "add.onnx"
+def train_and_export(folder: Path, name: str, *train_args: Any) -> Path:
+    """`rnnedge train …` into folder/run, then export its best checkpoint to folder/name."""
+    succeeded(invoke("train", *train_args, "--out", folder / "run"))
+    model = folder / name
     succeeded(invoke("export", folder / "run" / "best.pt", "-o", model))
     return model
+
+
+@pytest.fixture(scope="session")
+def add_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_and_export(tmp_path_factory.mktemp("add"), "add.onnx", "add", "--steps", "400")
 
 
 def test_add_int8_needs_no_heldout_data_and_stays_exact(add_model: Path, tmp_path: Path) -> None:
@@ -385,36 +389,29 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def image_model(images: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     image_file, label_file = images
-    folder = tmp_path_factory.mktemp("image-model")
-    succeeded(
-        invoke(
-            "train",
-            "sequence",
-            "--images",
-            image_file,
-            "--labels",
-            label_file,
-            "--test-images",
-            image_file,
-            "--test-labels",
-            label_file,
-            "--out",
-            folder / "run",
-            "--steps",
-            "60",
-            "--hidden",
-            "8",
-            "--eval-every",
-            "30",
-            "--threads",
-            "1",
-            "--batch-size",
-            "16",
-        )
+    return train_and_export(
+        tmp_path_factory.mktemp("image-model"),
+        "rows.onnx",
+        "sequence",
+        "--images",
+        image_file,
+        "--labels",
+        label_file,
+        "--test-images",
+        image_file,
+        "--test-labels",
+        label_file,
+        "--steps",
+        "60",
+        "--hidden",
+        "8",
+        "--eval-every",
+        "30",
+        "--threads",
+        "1",
+        "--batch-size",
+        "16",
     )
-    model = folder / "rows.onnx"
-    succeeded(invoke("export", folder / "run" / "best.pt", "-o", model))
-    return model
 
 
 def test_image_model_manifest(image_model: Path) -> None:
@@ -554,25 +551,18 @@ def review_table(text_data: dict[str, Path]) -> list[Any]:
 
 @pytest.fixture(scope="session")
 def word_model(text_data: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("word-model")
-    succeeded(
-        invoke(
-            "train",
-            "classify",
-            *review_table(text_data),
-            "--tokenizer",
-            "word",
-            "--max-vocab",
-            "50",
-            "--bidirectional",
-            "--out",
-            folder / "run",
-            *TEXT_TRAIN,
-        )
+    return train_and_export(
+        tmp_path_factory.mktemp("word-model"),
+        "words.onnx",
+        "classify",
+        *review_table(text_data),
+        "--tokenizer",
+        "word",
+        "--max-vocab",
+        "50",
+        "--bidirectional",
+        *TEXT_TRAIN,
     )
-    model = folder / "words.onnx"
-    succeeded(invoke("export", folder / "run" / "best.pt", "-o", model))
-    return model
 
 
 def test_int8_text_classifier_records_its_accuracy_change(
@@ -601,23 +591,16 @@ def test_int8_text_classifier_records_its_accuracy_change(
 
 @pytest.fixture(scope="session")
 def char_model(text_data: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("char-model")
-    succeeded(
-        invoke(
-            "train",
-            "classify",
-            "--folders",
-            text_data["folders"],
-            "--tokenizer",
-            "char",
-            "--out",
-            folder / "run",
-            *TEXT_TRAIN,
-        )
+    return train_and_export(
+        tmp_path_factory.mktemp("char-model"),
+        "chars.onnx",
+        "classify",
+        "--folders",
+        text_data["folders"],
+        "--tokenizer",
+        "char",
+        *TEXT_TRAIN,
     )
-    model = folder / "chars.onnx"
-    succeeded(invoke("export", folder / "run" / "best.pt", "-o", model))
-    return model
 
 
 def test_word_model_manifest(word_model: Path) -> None:
