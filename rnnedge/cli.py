@@ -19,7 +19,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from rnnedge.console import stderr, stdout
-from rnnedge.errors import RnnedgeError
+from rnnedge.errors import InputError, RnnedgeError
 
 
 class RnnedgeGroup(TyperGroup):
@@ -80,6 +80,13 @@ ThreadsOpt = Annotated[
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def note_precision(runtime: Any) -> None:
+    """One stderr line when the file's precision does not suit the provider running it."""
+    mismatch = runtime.precision_mismatch()
+    if mismatch:
+        stderr.print(f"note: {mismatch}")
 
 
 def require_torch() -> None:
@@ -346,11 +353,16 @@ def train_classify(
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint from `rnnedge train` (.pt).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the .onnx.")],
-    quantize: Annotated[str | None, typer.Option(help="int8: dynamic int8 weights.")] = None,
+    quantize: Annotated[
+        str | None, typer.Option(help="int8: dynamic int8 weights, for CPU.")
+    ] = None,
+    fp16: Annotated[
+        bool, typer.Option("--fp16", help="fp16 inside the graph, for CUDA (I/O stays fp32).")
+    ] = False,
     heldout: Annotated[
         Path | None,
         typer.Option(
-            help="Held-out data for the int8 quality change: LM text (the training file: its "
+            help="Held-out data for the int8/fp16 quality change: LM text (the training file: its "
             "held-out tail) or, for classifiers, a labelled table, folder, aclImdb or IDX images."
         ),
     ] = None,
@@ -361,9 +373,15 @@ def export_command(
     require_torch()
     from rnnedge.exporter import export_checkpoint
 
+    if fp16 and quantize:
+        raise InputError(f"--fp16 and --quantize {quantize} both given; pick one precision")
     with stderr.status("exporting and validating…"):
         result = export_checkpoint(
-            checkpoint, output, quantize=quantize, heldout=heldout, run_validation=validate
+            checkpoint,
+            output,
+            quantize="fp16" if fp16 else quantize,
+            heldout=heldout,
+            run_validation=validate,
         )
     if json_out:
         print_json(
@@ -421,6 +439,7 @@ def generate_command(
     generator = load_generator(
         model, device=device, threads=workload_threads(threads, num_streams > 1)
     )
+    note_precision(generator)
     defaults = generator.manifest.sampling
     sampling = SamplingConfig(
         temperature=defaults.get("temperature", 1.0) if temperature is None else temperature,
@@ -513,6 +532,7 @@ def classify_command(
     items, shown = classify_inputs(inputs, file, images, first)
     batched = not stream and len(items) > 1
     classifier = load_classifier(model, device=device, threads=workload_threads(threads, batched))
+    note_precision(classifier)
     if stream:
         stream_one(classifier, items, shown, plot, json_out)
         return
@@ -695,6 +715,7 @@ def eval_command(
 
     # Scoring is batched work: many texts, or 32 slices of one text read together.
     runtime = load(model, device=device, threads=workload_threads(threads, batched=True))
+    note_precision(runtime)
     began = time.perf_counter()
     if isinstance(runtime, Generator):
         metrics = evaluate_lm(runtime, text, tail)
@@ -753,6 +774,7 @@ def bench_command(
     from rnnedge.runtime import load
 
     runtime = load(model, device=device, threads=threads)
+    note_precision(runtime)
     with stderr.status("measuring…"):
         if runtime.task == "classification":
             report: dict[str, Any] = {"classify": bench_classifier(runtime)}

@@ -13,7 +13,7 @@ from rnnedge.contract import Manifest
 def validation_lines(validation: dict[str, Any]) -> list[str]:
     """One line per validation suite: what was checked and the key figure."""
     lines = []
-    for suite in ("fp32", "int8"):
+    for suite in ("fp32", "int8", "fp16"):
         checks = validation.get(suite)
         if not checks:
             continue
@@ -37,21 +37,32 @@ def validation_lines(validation: dict[str, Any]) -> list[str]:
             parts.append(f"{name} {mark}" + (f" ({detail})" if detail else ""))
         lines.append(f"validation {suite}: " + ", ".join(parts))
     quality = validation.get("quality")
-    if quality and "accuracy_int8" in quality:
-        lines.append(
-            f"held-out accuracy: fp32 {quality['accuracy_fp32']:.4f} → int8 "
-            f"{quality['accuracy_int8']:.4f} ({quality['accuracy_change_points']:+.2f} points) "
-            f"over {quality['heldout_examples']:,} examples"
-        )
-    elif quality:
-        lines.append(
-            f"held-out bits/char: fp32 {quality['bpc_fp32']:.4f} → int8 "
-            f"{quality['bpc_int8']:.4f} ({quality['bpc_change_relative']:+.2%}) over "
-            f"{quality['heldout_chars']:,} characters"
-        )
+    if quality:
+        lines.append(quality_line(quality))
     if not validation.get("validated", True):
         lines.append("validation skipped (--no-validate)")
     return lines
+
+
+def quality_line(quality: dict[str, Any]) -> str:
+    """The held-out change from fp32 to the reduced precision, and where it was measured."""
+    precision = next(
+        key.split("_", 1)[1]
+        for key in quality
+        if key.startswith(("accuracy_", "bpc_")) and key.endswith(("int8", "fp16"))
+    )
+    where = f" on {quality['measured_on']}" if "measured_on" in quality else ""
+    if "accuracy_fp32" in quality:
+        return (
+            f"held-out accuracy: fp32 {quality['accuracy_fp32']:.4f} → {precision} "
+            f"{quality[f'accuracy_{precision}']:.4f} ({quality['accuracy_change_points']:+.2f} "
+            f"points) over {quality['heldout_examples']:,} examples{where}"
+        )
+    return (
+        f"held-out bits/char: fp32 {quality['bpc_fp32']:.4f} → {precision} "
+        f"{quality[f'bpc_{precision}']:.4f} ({quality['bpc_change_relative']:+.2%}) over "
+        f"{quality['heldout_chars']:,} characters{where}"
+    )
 
 
 def key_value_table(title: str, rows: list[tuple[str, str]]) -> Table:

@@ -87,23 +87,33 @@ def tiny_checkpoint(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return train_tiny(corpus, tmp_path_factory.mktemp("run"))
 
 
+def export_tiny(
+    checkpoint: Path, corpus: Path, factory: pytest.TempPathFactory, quantize: str | None
+) -> Path:
+    """The tiny checkpoint exported at one precision (None: fp32), with its quality change."""
+    from rnnedge.exporter import export_checkpoint
+
+    path = factory.mktemp("model") / f"tiny-{quantize or 'fp32'}.onnx"
+    export_checkpoint(checkpoint, path, quantize=quantize, heldout=corpus)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_model(
     tiny_checkpoint: Path, corpus: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    from rnnedge.exporter import export_checkpoint
-
-    path = tmp_path_factory.mktemp("model") / "tiny.onnx"
-    export_checkpoint(tiny_checkpoint, path, heldout=corpus)
-    return path
+    return export_tiny(tiny_checkpoint, corpus, tmp_path_factory, None)
 
 
 @pytest.fixture(scope="session")
 def tiny_model_int8(
     tiny_checkpoint: Path, corpus: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    from rnnedge.exporter import export_checkpoint
+    return export_tiny(tiny_checkpoint, corpus, tmp_path_factory, "int8")
 
-    path = tmp_path_factory.mktemp("model8") / "tiny-int8.onnx"
-    export_checkpoint(tiny_checkpoint, path, quantize="int8", heldout=corpus)
-    return path
+
+@pytest.fixture(scope="session")
+def tiny_model_fp16(
+    tiny_checkpoint: Path, corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    return export_tiny(tiny_checkpoint, corpus, tmp_path_factory, "fp16")

@@ -589,6 +589,36 @@ def test_int8_text_classifier_records_its_accuracy_change(
     assert metrics["accuracy"] == pytest.approx(quality["accuracy_int8"])
 
 
+@pytest.mark.parametrize(
+    "fixture, source, examples", [("word_model", "table", 80), ("char_model", "folders", 60)]
+)
+def test_fp16_text_classifier_records_its_accuracy_change(
+    fixture: str,
+    source: str,
+    examples: int,
+    text_data: dict[str, Path],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    model = request.getfixturevalue(fixture)
+    out = tmp_path / "fp16.onnx"
+    checkpoint = model.parent / "run" / "best.pt"
+    heldout = text_data[source]
+    result = invoke("export", checkpoint, "-o", out, "--fp16", "--heldout", heldout)
+    assert "held-out accuracy: fp32" in succeeded(result).stdout
+    classifier = load_classifier(out)
+    validation, export = classifier.manifest.validation, classifier.manifest.export
+    quality = validation["quality"]
+    assert quality["heldout_examples"] == examples and validation["fp16"]["agreement"]["passed"]
+    assert quality["accuracy_change_points"] == pytest.approx(
+        100 * (quality["accuracy_fp16"] - quality["accuracy_fp32"])
+    )
+    assert export["precision"] == "fp16" and export["fp32_size_bytes"] > 0
+    source_args = review_table(text_data) if source == "table" else ["--folders", heldout]
+    metrics = json.loads(succeeded(invoke("eval", out, *source_args, "--json")).stdout)
+    assert metrics["accuracy"] == pytest.approx(quality["accuracy_fp16"])
+
+
 @pytest.fixture(scope="session")
 def char_model(text_data: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_and_export(

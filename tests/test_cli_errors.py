@@ -214,6 +214,15 @@ def test_export_unknown_quantization(trained_run: Path, tmp_path: Path) -> None:
     assert_nothing_written(out)
 
 
+def test_export_refuses_two_precisions(trained_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    args = ("--fp16", "--quantize", "int8")
+    result = invoke("export", trained_run / "last.pt", "-o", out / "x.onnx", *args)
+    error_line(result, "--fp16", "--quantize int8", "pick one")
+    assert_nothing_written(out)
+
+
 def test_export_missing_heldout_text(trained_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()

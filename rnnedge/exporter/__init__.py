@@ -22,7 +22,7 @@ from rnnedge.contract import LOGITS, TOKENS, Manifest, StateSpec, TensorSpec, st
 from rnnedge.errors import InputError
 from rnnedge.exporter.graph import OPSET, export_step_graph
 from rnnedge.exporter.onnx_io import check_model, with_manifest
-from rnnedge.exporter.quantize import quantize_int8
+from rnnedge.exporter.precision import DESCRIPTIONS, reduce_precision
 from rnnedge.exporter.verify import validate
 from rnnedge.nets.language_model import LanguageModel, LMConfig
 from rnnedge.runtime.generate import Generator
@@ -31,7 +31,7 @@ from rnnedge.textio import read_text
 from rnnedge.tokenizer import CharTokenizer
 from rnnedge.train.checkpoint import load_checkpoint
 
-QUANTIZATIONS = (None, "int8")
+QUANTIZATIONS = (None, "int8", "fp16")  # None: fp32
 DEFAULT_SAMPLING = {"temperature": 0.8, "top_k": 0, "top_p": 1.0}
 HELDOUT_PROMPT_CHARS = 2048
 
@@ -139,7 +139,8 @@ def export_checkpoint(
     run_validation: bool = True,
     recipe: str | None = None,
 ) -> ExportResult:
-    """Checkpoint → validated ONNX file at `output` (int8 weights with ``quantize='int8'``)."""
+    """Checkpoint → validated ONNX file at `output`; ``quantize`` 'int8' (int8 weights, for
+    CPU) or 'fp16' (for CUDA) writes that version, with its measured quality change."""
     payload = load_checkpoint(checkpoint)
     provenance = {
         "checkpoint": Path(checkpoint).name,
@@ -160,6 +161,25 @@ def export_checkpoint(
     return ExportResult(Path(output), manifest, len(model_bytes))
 
 
+def check_quantization(quantize: str | None) -> None:
+    if quantize not in QUANTIZATIONS:
+        raise InputError(f"--quantize must be int8 (or omitted; --fp16 for fp16), got {quantize!r}")
+
+
+def measuring_device(precision: str) -> str:
+    """Where a reduced-precision graph's quality is measured: where it is meant to run.
+    int8 kernels are CPU kernels; fp16 is for CUDA and falls back to CPU when there is none
+    (ORT then computes each op in fp32 between fp16 tensors, so the figure is an estimate)."""
+    return "auto" if precision == "fp16" else "cpu"
+
+
+def record_precision(manifest: Manifest, precision: str | None, fp32_size: int) -> None:
+    manifest.export["precision"] = precision or "fp32"
+    if precision:
+        manifest.export["quantization"] = DESCRIPTIONS[precision]
+        manifest.export["fp32_size_bytes"] = fp32_size
+
+
 def export_payload(
     payload: dict[str, Any],
     quantize: str | None = None,
@@ -169,10 +189,10 @@ def export_payload(
 ) -> tuple[bytes, Manifest]:
     """A checkpoint's contents → (validated ONNX bytes, manifest); writes nothing.
 
-    `text` is held-out text for the int8 quality change and a realistic validation prompt.
+    `quantize` is None (fp32), 'int8' or 'fp16'. `text` is held-out text for the quality
+    change and a realistic validation prompt.
     """
-    if quantize not in QUANTIZATIONS:
-        raise InputError(f"--quantize must be int8 (or omitted), got {quantize!r}")
+    check_quantization(quantize)
     model = load_language_model(payload)
     tokenizer = CharTokenizer.from_dict(payload["tokenizer"])
     prompt = validation_prompt(tokenizer, text, model.config.vocab_size)
@@ -182,31 +202,33 @@ def export_payload(
     report: dict[str, Any] = {"structure": check_model(fp32_bytes)}
     fp32 = Generator(open_session(fp32_bytes, device="cpu"))
     if run_validation:
-        report["fp32"] = validate(model, fp32_bytes, fp32, prompt, quantized=False)
+        report["fp32"] = validate(model, fp32_bytes, fp32, prompt, reduced=False)
     final_bytes = fp32_bytes
-    if quantize == "int8":
-        int8_bytes = quantize_int8(fp32_bytes)
-        report["structure_int8"] = check_model(int8_bytes)
-        int8 = Generator(open_session(int8_bytes, device="cpu"))
+    if quantize:
+        final_bytes = reduce_precision(fp32_bytes, quantize)
+        report[f"structure_{quantize}"] = check_model(final_bytes)
+        reduced = Generator(open_session(final_bytes, device=measuring_device(quantize)))
         if run_validation:
-            report["int8"] = validate(model, int8_bytes, int8, prompt, quantized=True)
+            report[quantize] = validate(model, final_bytes, reduced, prompt, reduced=True)
         if text:
-            report["quality"] = quality_change(fp32, int8, text)
-        manifest.export["quantization"] = "int8 (onnxruntime quantize_dynamic, QInt8 weights)"
-        manifest.export["fp32_size_bytes"] = len(fp32_bytes)
-        final_bytes = int8_bytes
+            report["quality"] = quality_change(fp32, reduced, text, quantize)
+    record_precision(manifest, quantize, len(fp32_bytes))
     report["validated"] = run_validation
     manifest.validation = report
     return with_manifest(final_bytes, manifest), manifest
 
 
-def quality_change(fp32: Generator, int8: Generator, text: str) -> dict[str, Any]:
-    """Held-out bits/char before and after quantization, computed by the runtime."""
-    before, after = fp32.evaluate(text), int8.evaluate(text)
+def quality_change(
+    fp32: Generator, reduced: Generator, text: str, precision: str
+) -> dict[str, Any]:
+    """Held-out bits/char of the fp32 graph (on CPU) and the `precision` one (on the
+    provider it names), computed by the runtime."""
+    before, after = fp32.evaluate(text), reduced.evaluate(text)
     return {
         "heldout_chars": before["chars"],
         "bpc_fp32": before["bpc"],
-        "bpc_int8": after["bpc"],
+        f"bpc_{precision}": after["bpc"],
         "bpc_change": after["bpc"] - before["bpc"],
         "bpc_change_relative": (after["bpc"] - before["bpc"]) / before["bpc"],
+        "measured_on": reduced.provider,
     }

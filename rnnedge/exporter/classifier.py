@@ -11,11 +11,17 @@ import numpy as np
 
 from rnnedge.contract import LENGTHS, LOGITS, Manifest, StateSpec, TensorSpec, state_names
 from rnnedge.errors import InputError
-from rnnedge.exporter import QUANTIZATIONS, export_provenance, training_summary
+from rnnedge.exporter import (
+    check_quantization,
+    export_provenance,
+    measuring_device,
+    record_precision,
+    training_summary,
+)
 from rnnedge.exporter.graph import export_lengths_graph, export_step_graph
 from rnnedge.exporter.onnx_io import check_model, with_manifest
-from rnnedge.exporter.quantize import quantize_int8
-from rnnedge.exporter.verify import validate_classifier, validate_quantized_classifier
+from rnnedge.exporter.precision import reduce_precision
+from rnnedge.exporter.verify import validate_classifier, validate_reduced_classifier
 from rnnedge.nets.classifier import ClassifierConfig, SequenceClassifier
 from rnnedge.runtime.classify import Classifier
 from rnnedge.runtime.session import open_session
@@ -62,9 +68,9 @@ def tensor_specs(
 
 
 def heldout_items(
-    payload: dict[str, Any], path: str | Path | None
+    payload: dict[str, Any], path: str | Path | None, precision: str
 ) -> tuple[list[Any], list[np.ndarray]]:
-    """Labelled held-out inputs for the int8 accuracy change, read like `rnnedge eval` does.
+    """Labelled held-out inputs for the int8/fp16 accuracy change, read like `rnnedge eval` does.
 
     `path` is a CSV/JSONL table (the training run's column names), a folder per label, an
     aclImdb folder, or IDX images with their labels file beside them; the binary-addition
@@ -75,7 +81,7 @@ def heldout_items(
         return evaluation_items(labels, preprocessing, add=ADDITION_HELDOUT)
     if path is None:
         raise InputError(
-            "int8 export of a classifier measures the accuracy change on labelled held-out "
+            f"{precision} export of a classifier measures the accuracy change on labelled held-out "
             "data: pass --heldout (a CSV/JSONL table, a folder per label, aclImdb, or IDX images)"
         )
     path = Path(path)
@@ -114,13 +120,12 @@ def export_classifier_payload(
 ) -> tuple[bytes, Manifest]:
     """A classifier checkpoint's contents → (validated ONNX bytes, manifest).
 
-    With ``quantize='int8'`` the held-out accuracy of the fp32 and int8 graphs is measured
-    on `heldout` and the change recorded; the int8 graph must agree with fp32 on at least
-    INT8_MIN_AGREEMENT of the held-out predictions.
+    With ``quantize`` 'int8' or 'fp16' the held-out accuracy of the fp32 graph and that one
+    is measured on `heldout` and the change recorded; it must agree with fp32 on at least
+    REDUCED_MIN_AGREEMENT of the held-out predictions.
     """
-    if quantize not in QUANTIZATIONS:
-        raise InputError(f"--quantize must be int8 (or omitted), got {quantize!r}")
-    items = heldout_items(payload, heldout) if quantize else None
+    check_quantization(quantize)
+    items = heldout_items(payload, heldout, quantize) if quantize else None
     model = load_classifier(payload)
     config = model.config
     inputs, outputs, states = tensor_specs(config)
@@ -146,14 +151,16 @@ def export_classifier_payload(
     fp32 = Classifier(open_session(model_bytes, device="cpu"))
     if run_validation:
         report["fp32"] = validate_classifier(model, model_bytes, fp32)
-    if items is not None:
-        int8_bytes = quantize_int8(model_bytes)
-        report["structure_int8"] = check_model(int8_bytes)
-        int8 = Classifier(open_session(int8_bytes, device="cpu"))
-        report["int8"], report["quality"] = validate_quantized_classifier(fp32, int8, *items)
-        manifest.export["quantization"] = "int8 (onnxruntime quantize_dynamic, QInt8 weights)"
-        manifest.export["fp32_size_bytes"] = len(model_bytes)
-        model_bytes = int8_bytes
+    if quantize and items is not None:
+        fp32_size, model_bytes = len(model_bytes), reduce_precision(model_bytes, quantize)
+        report[f"structure_{quantize}"] = check_model(model_bytes)
+        reduced = Classifier(open_session(model_bytes, device=measuring_device(quantize)))
+        report[quantize], report["quality"] = validate_reduced_classifier(
+            fp32, reduced, quantize, *items
+        )
+        record_precision(manifest, quantize, fp32_size)
+    else:
+        record_precision(manifest, None, len(model_bytes))
     report["validated"] = run_validation
     manifest.validation = report
     return with_manifest(model_bytes, manifest), manifest

@@ -1,15 +1,29 @@
-"""int8 dynamic quantization with onnxruntime: weights int8, activations quantized per call.
+"""Reduced-precision versions of an exported fp32 graph: int8 weights (CPU) and fp16 (CUDA).
 
-LSTM nodes become ``com.microsoft.DynamicQuantizeLSTM`` and the head ``MatMulInteger``;
-ORT does not quantize GRU/RNN cells (only their head and embedding).
+int8: onnxruntime's dynamic quantization. LSTM nodes become
+``com.microsoft.DynamicQuantizeLSTM`` and the head ``MatMulInteger``; ORT does not quantize
+GRU/RNN cells (only their head and embedding).
+
+fp16: every float initializer and tensor inside the graph becomes fp16, while the graph's
+inputs and outputs stay fp32 behind Cast nodes. So the contract is unchanged (a runtime
+feeds and reads fp32 state either way) and the state carried between steps keeps fp32 —
+the rounding happens inside each step only.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+import onnx
+
 from rnnedge.runtime.session import import_onnxruntime
+
+DESCRIPTIONS = {
+    "int8": "int8 (onnxruntime quantize_dynamic, QInt8 weights)",
+    "fp16": "fp16 (weights and tensors inside the graph fp16; inputs, outputs and state fp32)",
+}
 
 
 def quantize_int8(model_bytes: bytes) -> bytes:
@@ -22,3 +36,61 @@ def quantize_int8(model_bytes: bytes) -> bytes:
         source.write_bytes(model_bytes)
         quantize_dynamic(source, target, weight_type=QuantType.QInt8)
         return target.read_bytes()
+
+
+def convert_fp16(model_bytes: bytes) -> bytes:
+    """The fp16 version of an fp32 model, fp32 at its inputs and outputs."""
+    import_onnxruntime()
+    # The converter ships inside onnxruntime (CPU and GPU wheels alike): no extra dependency.
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load_from_string(model_bytes), keep_io_types=True)
+    sort_topologically(model.graph)
+    return model.SerializeToString()
+
+
+def sort_topologically(graph: onnx.GraphProto) -> None:
+    """Reorder `graph.node` so each node follows the producers of its inputs.
+
+    The fp16 converter appends the input Casts after the nodes that read them; ORT
+    tolerates that, but the ONNX checker and other runtimes require topological order.
+    """
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = [(node, outer_names(node)) for node in graph.node], []
+    while pending:
+        runnable = [needs <= ready for _, needs in pending]
+        if not any(runnable):
+            raise ValueError("graph has a cycle or an input nothing produces")
+        for (node, _), run_now in zip(pending, runnable, strict=True):
+            if run_now:
+                copy = onnx.NodeProto()
+                copy.CopyFrom(node)  # detached: the originals go when the field is cleared
+                ordered.append(copy)
+                ready.update(node.output)
+        pending = [entry for entry, run_now in zip(pending, runnable, strict=True) if not run_now]
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
+def outer_names(node: onnx.NodeProto) -> set[str]:
+    """Names `node` reads from its graph: its inputs, and those its subgraphs (Loop, If,
+    Scan bodies) read from the enclosing scope."""
+    names = set(node.input)
+    for attribute in node.attribute:
+        for body in [attribute.g, *attribute.graphs] if attribute.type in GRAPH_TYPES else []:
+            inside = {i.name for i in body.input} | {t.name for t in body.initializer}
+            inside |= {out for inner in body.node for out in inner.output}
+            for inner in body.node:
+                names |= outer_names(inner) - inside
+    return names
+
+
+GRAPH_TYPES = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+
+
+REDUCERS: dict[str, Callable[[bytes], bytes]] = {"int8": quantize_int8, "fp16": convert_fp16}
+
+
+def reduce_precision(model_bytes: bytes, precision: str) -> bytes:
+    """`model_bytes` converted to `precision` ('int8' or 'fp16')."""
+    return REDUCERS[precision](model_bytes)

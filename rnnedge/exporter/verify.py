@@ -5,8 +5,9 @@ Checks (all at batch sizes and lengths other than the traced example 2 × 5):
 - ``parity``: torch vs onnxruntime logits and states from random tokens and random states;
 - ``rollout``: K single steps carrying state == one call over the K tokens (in ORT);
 - ``greedy``: greedy continuation from torch and from ORT agree token for token.
-For an int8 graph, max-abs parity is the wrong yardstick: its ``parity`` is the argmax
-agreement and cross-entropy change on real text, and greedy agreement is reported, not gated.
+For a reduced-precision graph (int8, fp16), max-abs parity is the wrong yardstick: its
+``parity`` is the argmax agreement and cross-entropy change on real text, and greedy
+agreement is reported, not gated.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ PARITY_SHAPES = ((1, 1), (3, 7), (1, 64), (4, 33))  # (batch, time), none equal 
 FP32_TOLERANCE = 2e-4
 ROLLOUT_STEPS = 32
 GREEDY_TOKENS = 64
-INT8_MIN_AGREEMENT = 0.97
+REDUCED_MIN_AGREEMENT = 0.97
 
 
 @dataclass
@@ -113,13 +114,14 @@ def check_parity(model: nn.Module, runtime: StatefulGraph, rng: np.random.Genera
 
 
 def check_rollout(
-    model: nn.Module, runtime: StatefulGraph, rng: np.random.Generator, quantized: bool
+    model: nn.Module, runtime: StatefulGraph, rng: np.random.Generator, reduced: bool
 ) -> Check:
     """K single steps vs one call over K tokens.
 
     fp32 must agree to FP32_TOLERANCE. Dynamic int8 quantizes activations with a scale
-    computed per call, so a step and a whole-sequence call round differently: there the
-    gate is argmax agreement, and the max difference is reported.
+    computed per call, and fp16 rounds the state at each step's edge but not inside one
+    call, so a step and a whole-sequence call round differently: there the gate is argmax
+    agreement, and the max difference is reported.
     """
     batch = 3
     tokens = random_inputs(model, batch, ROLLOUT_STEPS, rng)
@@ -135,7 +137,7 @@ def check_rollout(
         + [float(np.abs(state[k] - whole_state[k]).max()) for k in state]
     )
     agreement = float((stepped.argmax(-1) == whole_logits.argmax(-1)).mean())
-    passed = agreement >= INT8_MIN_AGREEMENT if quantized else diff <= FP32_TOLERANCE
+    passed = agreement >= REDUCED_MIN_AGREEMENT if reduced else diff <= FP32_TOLERANCE
     return Check(
         "rollout",
         passed,
@@ -143,8 +145,8 @@ def check_rollout(
             "steps": ROLLOUT_STEPS,
             "max_abs_diff": diff,
             "argmax_agreement": agreement,
-            "gate": "argmax agreement" if quantized else "max abs diff",
-            "tolerance": None if quantized else FP32_TOLERANCE,
+            "gate": "argmax agreement" if reduced else "max abs diff",
+            "tolerance": None if reduced else FP32_TOLERANCE,
         },
     )
 
@@ -188,10 +190,8 @@ def check_greedy(model: LanguageModel, runtime: Generator, prompt: np.ndarray, g
     )
 
 
-def check_quantized_agreement(
-    model: LanguageModel, runtime: Generator, sample: np.ndarray
-) -> Check:
-    """Argmax agreement and cross-entropy change of an int8 graph vs torch on real text."""
+def check_reduced_agreement(model: LanguageModel, runtime: Generator, sample: np.ndarray) -> Check:
+    """Argmax agreement and cross-entropy change of an int8/fp16 graph vs torch on real text."""
     tokens = sample[None, :-1]  # [1, T]
     targets = torch.from_numpy(sample[1:])
     ort_logits, _ = runtime.run(tokens, runtime.initial_state(1))
@@ -201,10 +201,10 @@ def check_quantized_agreement(
     ce_ref = F.cross_entropy(torch.from_numpy(ref_logits[0]), targets).item()
     return Check(
         "parity",
-        agreement >= INT8_MIN_AGREEMENT,
+        agreement >= REDUCED_MIN_AGREEMENT,
         {
             "argmax_agreement": agreement,
-            "min_agreement": INT8_MIN_AGREEMENT,
+            "min_agreement": REDUCED_MIN_AGREEMENT,
             "cross_entropy_torch": ce_ref,
             "cross_entropy_onnx": ce_ort,
             "cross_entropy_change": ce_ort - ce_ref,
@@ -218,19 +218,19 @@ def validate(
     model_bytes: bytes,
     runtime: Generator,
     prompt: np.ndarray,
-    quantized: bool,
+    reduced: bool,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Run every check; raise ValidationError naming the failures, else return the report."""
     rng = np.random.default_rng(seed)
     checks = [check_axes(model_bytes, runtime)]
-    if quantized:
-        checks.append(check_quantized_agreement(model, runtime, prompt))
-        checks.append(check_rollout(model, runtime, rng, quantized=True))
+    if reduced:
+        checks.append(check_reduced_agreement(model, runtime, prompt))
+        checks.append(check_rollout(model, runtime, rng, reduced=True))
     else:
         checks.append(check_parity(model, runtime, rng))
-        checks.append(check_rollout(model, runtime, rng, quantized=False))
-    checks.append(check_greedy(model, runtime, prompt[:32], gate=not quantized))
+        checks.append(check_rollout(model, runtime, rng, reduced=False))
+    checks.append(check_greedy(model, runtime, prompt[:32], gate=not reduced))
     return report_or_raise(checks)
 
 
@@ -308,7 +308,7 @@ def validate_classifier(
     if runtime.manifest.states:
         checks += [
             check_parity(model, runtime, rng),
-            check_rollout(model, runtime, rng, quantized=False),
+            check_rollout(model, runtime, rng, reduced=False),
         ]
     else:
         checks += [
@@ -318,7 +318,7 @@ def validate_classifier(
     return report_or_raise(checks)
 
 
-INVARIANCE_SAMPLE = 16  # held-out inputs compared batched vs alone for an int8 classifier
+INVARIANCE_SAMPLE = 16  # held-out inputs compared batched vs alone, reduced precision
 
 
 def flat_predictions(classifier: Classifier, items: list[Any]) -> list[np.ndarray]:
@@ -326,17 +326,22 @@ def flat_predictions(classifier: Classifier, items: list[Any]) -> list[np.ndarra
     return [np.atleast_1d(logits.argmax(-1)) for logits in classifier.logits(items)]
 
 
-def validate_quantized_classifier(
-    fp32: Classifier, int8: Classifier, items: list[Any], targets: list[np.ndarray]
+def validate_reduced_classifier(
+    fp32: Classifier,
+    reduced: Classifier,
+    precision: str,
+    items: list[Any],
+    targets: list[np.ndarray],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """int8 vs fp32 on labelled held-out inputs: (checks report, quality figures).
+    """A `precision` (int8/fp16) graph vs fp32 on labelled held-out inputs: (checks report,
+    quality figures).
 
-    Gated: the two agree on at least INT8_MIN_AGREEMENT of the predictions. Recorded: both
-    accuracies and the change in points, and how far a batched int8 answer is from the same
+    Gated: the two agree on at least REDUCED_MIN_AGREEMENT of the predictions. Recorded: both
+    accuracies and the change in points, and how far a batched answer is from the same
     input alone (dynamic int8 scales activations per call, so it is not exactly zero).
     """
     expected = [np.atleast_1d(t) for t in targets]
-    ours, theirs = flat_predictions(int8, items), flat_predictions(fp32, items)
+    ours, theirs = flat_predictions(reduced, items), flat_predictions(fp32, items)
 
     def accuracy(predicted: list[np.ndarray]) -> float:
         return float(
@@ -347,18 +352,19 @@ def validate_quantized_classifier(
     quality = {
         "heldout_examples": len(items),
         "accuracy_fp32": accuracy(theirs),
-        "accuracy_int8": accuracy(ours),
+        f"accuracy_{precision}": accuracy(ours),
+        "measured_on": reduced.provider,
     }
-    quality["accuracy_change_points"] = 100 * (quality["accuracy_int8"] - quality["accuracy_fp32"])
+    quality["accuracy_change_points"] = 100 * (accuracy(ours) - quality["accuracy_fp32"])
     sample = items[:INVARIANCE_SAMPLE]
-    batched = int8.padded_logits([int8.encode(item) for item in sample])
-    alone = [int8.padded_logits([int8.encode(item)])[0] for item in sample]
+    batched = reduced.padded_logits([reduced.encode(item) for item in sample])
+    alone = [reduced.padded_logits([reduced.encode(item)])[0] for item in sample]
     drift = max(float(np.abs(a - b).max()) for a, b in zip(batched, alone, strict=True))
     checks = [
         Check(
             "agreement",
-            agreement >= INT8_MIN_AGREEMENT,
-            {"argmax_agreement": agreement, "min_agreement": INT8_MIN_AGREEMENT},
+            agreement >= REDUCED_MIN_AGREEMENT,
+            {"argmax_agreement": agreement, "min_agreement": REDUCED_MIN_AGREEMENT},
         ),
         Check("batch_invariance", True, {"max_abs_diff": drift, "gate": "reported, not gated"}),
     ]

@@ -31,6 +31,22 @@ class StatefulGraph:
         self._state_specs = loaded.manifest.states
         self._output_names = [LOGITS] + [s.output for s in self._state_specs]
 
+    @property
+    def precision(self) -> str:
+        """'fp32', 'int8' or 'fp16', as exported."""
+        return str(self.manifest.export.get("precision", "fp32"))
+
+    def precision_mismatch(self) -> str | None:
+        """Why this file is a poor fit for the provider running it, or None: an fp16 graph
+        on CPU (ORT casts every op to fp32 and back) or an int8 one on CUDA (its int8 LSTM
+        and MatMulInteger kernels are CPU kernels)."""
+        on_cuda = self.provider.startswith("CUDA")
+        if self.precision == "fp16" and not on_cuda:
+            return "this fp16 model is made for CUDA; on CPU the fp32 or int8 file runs faster"
+        if self.precision == "int8" and on_cuda:
+            return "this int8 model is made for CPU; on CUDA the fp32 or fp16 file runs faster"
+        return None
+
     def initial_state(self, batch: int = 1) -> State:
         """Each state input at its initial value, shape ``[batch, layers*dirs, hidden]``."""
         return {

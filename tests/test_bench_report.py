@@ -1,0 +1,79 @@
+"""The benchmark harness on a tiny model: every figure the report prints is measured, and
+the report renders (including the CUDA table, from CPU figures standing in for GPU ones)."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+TINY = dict(vocab_size=20, cell="lstm", layers=1, hidden=16, embed_dim=8)
+
+
+@pytest.fixture(scope="module")
+def harness():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import report
+        import run
+
+        yield run, report
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+@pytest.fixture(scope="module")
+def tiny_config(harness) -> dict:
+    run, _ = harness
+    return {"about": "tiny", **run.bench_config("tiny", TINY, steps=20)}
+
+
+def test_bench_config_measures_every_variant_on_the_same_weights(tiny_config):
+    variants = tiny_config["variants"]
+    assert list(variants) == ["torch eager", "onnxruntime fp32", "onnxruntime int8"]
+    for figures in variants.values():
+        assert set(figures["streams"]) == {1, 8, 64, 256}
+        assert all(s["tokens_per_s"] > 0 for s in figures["streams"].values())
+        assert figures["step_batch1"]["median"] > 0 and figures["prefill"]["tokens_per_s"] > 0
+    assert tiny_config["sizes"]["fp16"] < tiny_config["sizes"]["fp32"]
+    assert set(tiny_config["threads"]) == {"fp32/1", "fp32/2", "int8/1", "int8/2"}
+
+
+def fake_report(run, config: dict) -> dict:
+    return {
+        "machine": run.machine(),
+        "matmul_peak_flops": 1e10,
+        "matmul_peak_flops_by_threads": {1: 1e10, 2: 2e10},
+        "configs": {"tiny": config},
+        "shipped": {
+            "path": "models/x.onnx",
+            "size_bytes": 1,
+            "cold_start": {"median_s": 0.3, "runs": 3, "peak_rss_mb": 90.0},
+        },
+    }
+
+
+def test_report_without_cuda_says_why_the_fp16_rows_are_missing(harness, tiny_config, tmp_path):
+    run, report = harness
+    config = {k: v for k, v in tiny_config.items() if k != "cuda"}
+    report.write_markdown(fake_report(run, config), tmp_path / "REPORT.md")
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "On CUDA: not measured" in text and "fp16" in text
+    assert "| onnxruntime int8 (1 thr) |" in text
+
+
+def test_report_renders_the_cuda_table(harness, tiny_config, tmp_path):
+    run, report = harness
+    config = copy.deepcopy(tiny_config)
+    variants = config["variants"]
+    config["cuda"] = {
+        "torch eager": variants["torch eager"],
+        "onnxruntime fp32": variants["onnxruntime fp32"],
+        "onnxruntime fp16": variants["onnxruntime int8"],  # CPU figures standing in
+    }
+    report.write_markdown(fake_report(run, config), tmp_path / "REPORT.md")
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "On CUDA (" in text and "| onnxruntime fp16 |" in text
