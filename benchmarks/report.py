@@ -121,6 +121,53 @@ def streams_table(config: dict[str, Any], report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def cuda_table(config: dict[str, Any], machine: dict[str, Any]) -> list[str]:
+    """The GPU comparison (torch eager, onnxruntime fp32 and fp16), or why it is missing."""
+    sizes = config["sizes"]
+    fp16_cpu = config["fp16_cpu_step_batch1"]["median"]
+    fp32_cpu = config["variants"]["onnxruntime fp32"]["step_batch1"]["median"]
+    size_line = (
+        f"Files: fp32 {sizes['fp32'] / 1e6:.2f} MB, int8 {sizes['int8'] / 1e6:.2f} MB, "
+        f"fp16 {sizes['fp16'] / 1e6:.2f} MB. The fp16 file on the CPU provider: batch-1 step "
+        f"{fp16_cpu * US:,.0f} µs ({fp32_cpu / fp16_cpu:.2f}× fp32's speed; ORT computes each "
+        "op in fp32 between casts), which is why the runtime notes that fp16 is for CUDA."
+    )
+    if "cuda" not in config:
+        providers = ", ".join(machine.get("onnxruntime_providers", []))
+        return [
+            f"On CUDA: not measured — this onnxruntime has no CUDA provider ({providers}). "
+            "Run `make bench` where the `gpu` extra is installed for the fp16 rows. " + size_line,
+            "",
+        ]
+    variants = config["cuda"]
+    fp32_b1 = variants["onnxruntime fp32"]["step_batch1"]["median"]
+    lines = [
+        f"On CUDA ({machine.get('cuda_device') or 'GPU'}; logits return to the host each "
+        "step, the state stays where each runtime keeps it):",
+        "",
+        "| variant | file | step, batch 1: median (p90) | vs fp32 | 64 streams: tokens/s | "
+        "256 streams: tokens/s | prefill 512: tokens/s | generate, 1 stream | "
+        "generate, 64 streams |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for variant, figures in variants.items():
+        step, streams = figures["step_batch1"], figures["streams"]
+        size = f"{figures['size_bytes'] / 1e6:.2f} MB" if figures.get("size_bytes") else "-"
+        generated = figures.get("end_to_end")
+        rates = (
+            f"{generated[1]['tokens_per_s']:,.0f} | {generated[64]['tokens_per_s']:,.0f}"
+            if generated
+            else "- | -"
+        )
+        lines.append(
+            f"| {variant} | {size} | {step['median'] * US:,.0f} µs ({step['p90'] * US:,.0f}) | "
+            f"{fp32_b1 / step['median']:.2f}× | {streams[64]['tokens_per_s']:,.0f} | "
+            f"{streams[256]['tokens_per_s']:,.0f} | {figures['prefill']['tokens_per_s']:,.0f} | "
+            f"{rates} |"
+        )
+    return [*lines, "", size_line, ""]
+
+
 def write_markdown(report: dict[str, Any], path: Path) -> None:
     m = report["machine"]
     peak = report["matmul_peak_flops"]
@@ -142,6 +189,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
     for name, config in report["configs"].items():
         lines += config_table(name, config, peak)
         lines += streams_table(config, report)
+        lines += cuda_table(config, m)
     shipped = report["shipped"]
     cold = shipped["cold_start"]
     lines += [

@@ -1,4 +1,5 @@
-"""The project's benchmark report: torch eager vs onnxruntime fp32 vs int8, in one run.
+"""The project's benchmark report: torch eager vs onnxruntime fp32 vs int8 (CPU), and
+torch eager vs onnxruntime fp32 vs fp16 on CUDA when onnxruntime has it, in one run.
 
     python benchmarks/run.py [--quick]
 
@@ -12,6 +13,7 @@ measured peak of a large fp32 matrix product (large batches).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
@@ -74,6 +76,8 @@ def machine() -> dict[str, Any]:
         "torch": str(torch.__version__),
         "onnx": onnx.__version__,
         "onnxruntime": onnxruntime.__version__,
+        "onnxruntime_providers": onnxruntime.get_available_providers(),
+        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "rnnedge": rnnedge.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
@@ -109,19 +113,24 @@ def random_payload(kwargs: dict[str, Any]) -> tuple[LanguageModel, dict[str, Any
     return model, payload
 
 
-def torch_runner(model: LanguageModel):
-    """run(tokens, state) with torch eager, matching Generator.run's signature."""
+def torch_runner(model: LanguageModel, device: str = "cpu"):
+    """run(tokens, state) with torch eager, matching Generator.run's signature: tokens come
+    from the host and logits go back to it (as they do for onnxruntime); the state stays on
+    the model's device."""
 
     def run(tokens: np.ndarray, state: Any) -> tuple[Any, Any]:
         with torch.inference_mode():
-            return model(torch.from_numpy(tokens), state)
+            logits, state = model(torch.from_numpy(tokens).to(device), state)
+            return logits.cpu(), state
 
     return run
 
 
-def bench_torch(model: LanguageModel, threads: int, steps: int) -> dict[str, Any]:
+def bench_torch(
+    model: LanguageModel, threads: int, steps: int, device: str = "cpu"
+) -> dict[str, Any]:
     torch.set_num_threads(threads)
-    run, vocab = torch_runner(model), model.config.vocab_size
+    run, vocab = torch_runner(model, device), model.config.vocab_size
     streams = {}
     for batch in STREAM_BATCHES:
         seconds = step_seconds(run, None, batch, vocab, max(20, steps // max(1, batch // 8)))
@@ -157,18 +166,20 @@ def bench_config(name: str, kwargs: dict[str, Any], steps: int) -> dict[str, Any
     logging.disable(logging.WARNING)  # quantize_dynamic's advice to pre-process
     files = {
         kind: export_payload(payload, quantize, run_validation=False)[0]
-        for kind, quantize in (("fp32", None), ("int8", "int8"))
+        for kind, quantize in (("fp32", None), ("int8", "int8"), ("fp16", "fp16"))
     }
     result: dict[str, Any] = {
         "parameters": sum(p.numel() for p in model.parameters()),
         "step_flops": step_flops(model),
         "variants": {},
         "threads": {},
+        "sizes": {kind: len(data) for kind, data in files.items()},
     }
     torch_runs = {t: bench_torch(model, t, steps) for t in (1, 2)}
     best = min(torch_runs, key=lambda t: torch_runs[t]["step_batch1"]["median"])
     result["variants"]["torch eager"] = {**torch_runs[best], "threads": best, "size_bytes": None}
-    for kind, data in files.items():
+    for kind in ("fp32", "int8"):  # the CPU formats; fp16 is for CUDA (below)
+        data = files[kind]
         for threads in (1, 2):
             generator = Generator(open_session(data, device="cpu", threads=threads))
             figures = bench_generator(generator, steps=steps)
@@ -186,7 +197,29 @@ def bench_config(name: str, kwargs: dict[str, Any], steps: int) -> dict[str, Any
     for kind in ("fp32", "int8"):
         size = result["variants"][f"onnxruntime {kind}"]["weight_bytes"]
         result.setdefault("read_bandwidth", {})[kind] = read_bandwidth(size)
+    # What the runtime's "made for CUDA" note is about: fp16 on the CPU provider.
+    fp16_on_cpu = Generator(open_session(files["fp16"], device="cpu", threads=1))
+    result["fp16_cpu_step_batch1"] = summary(
+        step_seconds(fp16_on_cpu.run, fp16_on_cpu.initial_state(1), 1, kwargs["vocab_size"], steps)
+    )
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        result["cuda"] = bench_cuda(model, files, steps)
     return result
+
+
+def bench_cuda(model: LanguageModel, files: dict[str, bytes], steps: int) -> dict[str, Any]:
+    """torch eager (when torch has CUDA), onnxruntime fp32 and fp16, all on the GPU."""
+    variants: dict[str, Any] = {}
+    if torch.cuda.is_available():
+        on_gpu = copy.deepcopy(model).to("cuda")
+        variants["torch eager"] = {**bench_torch(on_gpu, 1, steps, "cuda"), "size_bytes": None}
+    for kind in ("fp32", "fp16"):
+        generator = Generator(open_session(files[kind], device="cuda"))
+        variants[f"onnxruntime {kind}"] = {
+            **bench_generator(generator, steps=steps),
+            "size_bytes": len(files[kind]),
+        }
+    return variants
 
 
 CHUNKS = (8, 16, 32, 64, 128, 256)
