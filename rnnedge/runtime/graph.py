@@ -86,9 +86,8 @@ class BoundSteps:
             )
             for name, value in self._host_state.items()
         }
-        self.logits = ort.OrtValue.ortvalue_from_shape_and_type(
-            [1, 1, vocab], np.float32, device, 0
-        )
+        # Logits land on the host whatever the device: Python samples from them next.
+        self.logits = ort.OrtValue.ortvalue_from_shape_and_type([1, 1, vocab], np.float32)
         self._bindings = []
         for reads, writes in ((first, second), (second, first)):
             binding = self._session.io_binding()
