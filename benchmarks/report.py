@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 US = 1e6
 
 
@@ -16,17 +18,15 @@ def floors(config: dict[str, Any], variant: str, peak: float) -> tuple[float, fl
 
 
 def config_table(name: str, config: dict[str, Any], peak: float) -> list[str]:
-    torch_b1 = config["variants"]["torch eager"]["step_batch1"]["median"]
-    fp32_b1 = config["variants"]["onnxruntime fp32"]["step_batch1"]["median"]
     lines = [
         f"### {name}: {config['about']}",
         "",
         f"{config['parameters']:,} parameters, {config['step_flops'] / 1e6:.1f} MFLOP a token.",
         "",
-        "| variant | file | step, batch 1: median (p90) | tokens/s, 1 stream | vs torch | vs fp32 "
+        "| variant | file | step, batch 1: median (p90) | tokens/s, 1 stream "
         "| 64 streams: tokens/s | ×1 stream | prefill 512: tokens/s | batch-1 floor: % reached "
         "| 256-stream FLOP floor: % reached |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for variant, figures in config["variants"].items():
         step = figures["step_batch1"]
@@ -35,14 +35,13 @@ def config_table(name: str, config: dict[str, Any], peak: float) -> list[str]:
         size = f"{figures['size_bytes'] / 1e6:.2f} MB" if figures.get("size_bytes") else "-"
         lines.append(
             f"| {variant} ({figures['threads']} thr) | {size} | {step['median'] * US:,.0f} µs "
-            f"({step['p90'] * US:,.0f}) | {1 / step['median']:,.0f} | "
-            f"{torch_b1 / step['median']:.1f}× | {fp32_b1 / step['median']:.2f}× | {many:,.0f} | "
+            f"({step['p90'] * US:,.0f}) | {1 / step['median']:,.0f} | {many:,.0f} | "
             f"{many / one:.1f}× | {figures['prefill']['tokens_per_s']:,.0f} | "
             f"{100 * b1_floor / step['median']:.0f} % | "
             f"{100 * big_floor / figures['streams'][256]['median']:.0f} % |"
         )
+    lines += ["", *interleaved_table(config["batch1_interleaved"])]
     lines += [
-        "",
         "Total tokens/s with B streams stepped together:",
         "",
         "| variant | "
@@ -76,6 +75,30 @@ def config_table(name: str, config: dict[str, Any], peak: float) -> list[str]:
         "",
     ]
     return lines
+
+
+def interleaved_table(interleaved: dict[str, Any]) -> list[str]:
+    """Batch-1 steps timed in turn within each round, and the per-round ratios."""
+    lines = [
+        f"Batch-1 step, interleaved: {interleaved['rounds']} rounds, each timing every variant "
+        "in turn (this machine's speed drifts, so ratios are taken within a round; median and "
+        "range over rounds; torch's reference is its better thread count in each round):",
+        "",
+        "| variant | step: median of rounds | rounds: fastest – slowest | vs torch eager | "
+        "vs onnxruntime fp32 (1 thr) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, seconds in interleaved["seconds"].items():
+        vs_torch, vs_fp32 = interleaved["vs_torch"][name], interleaved["vs_fp32"][name]
+        lines.append(
+            f"| {name} | {np.median(seconds) * US:,.0f} µs | {min(seconds) * US:,.0f} – "
+            f"{max(seconds) * US:,.0f} µs | {ratio_cell(vs_torch, 1)} | {ratio_cell(vs_fp32, 2)} |"
+        )
+    return [*lines, ""]
+
+
+def ratio_cell(ratio: dict[str, float], digits: int) -> str:
+    return f"{ratio['median']:.{digits}f}× ({ratio['min']:.{digits}f}–{ratio['max']:.{digits}f})"
 
 
 def streams_table(config: dict[str, Any], report: dict[str, Any]) -> list[str]:
@@ -179,8 +202,10 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         f"{m['numpy']}, torch {m['torch']}, onnx {m['onnx']}, onnxruntime {m['onnxruntime']}, "
         f"rnnedge {m['rnnedge']}.",
         "",
-        "Medians after warm-up; p90 in brackets. Each configuration's variants share one set "
-        "of (random, seeded) weights. torch eager is shown at its better thread count (1 or 2). "
+        "Medians after warm-up; p90 in brackets. onnxruntime's batch-1 step is the path "
+        "`generate` uses (IO binding, state kept in place); torch eager's is a plain call. "
+        "Each configuration's variants share one set of (random, seeded) weights. "
+        "torch eager is shown at its better thread count (1 or 2). "
         "Floors: a batch-1 step reads every weight once (weight bytes ÷ measured read bandwidth "
         "for a buffer of that size); 256 streams need 256 × the step's FLOPs ÷ the measured "
         f"peak of a 2048³ fp32 matrix product ({peak / 1e9:.0f} GFLOP/s, all cores).",

@@ -33,6 +33,7 @@ from rnnedge.bench import (
     STREAM_BATCHES,
     bench_classifier,
     bench_generator,
+    bound_step_seconds,
     classifier_inputs,
     cold_start,
     step_seconds,
@@ -197,14 +198,64 @@ def bench_config(name: str, kwargs: dict[str, Any], steps: int) -> dict[str, Any
     for kind in ("fp32", "int8"):
         size = result["variants"][f"onnxruntime {kind}"]["weight_bytes"]
         result.setdefault("read_bandwidth", {})[kind] = read_bandwidth(size)
+    result["batch1_interleaved"] = interleaved_batch1(model, files, steps)
     # What the runtime's "made for CUDA" note is about: fp16 on the CPU provider.
     fp16_on_cpu = Generator(open_session(files["fp16"], device="cpu", threads=1))
-    result["fp16_cpu_step_batch1"] = summary(
-        step_seconds(fp16_on_cpu.run, fp16_on_cpu.initial_state(1), 1, kwargs["vocab_size"], steps)
-    )
+    result["fp16_cpu_step_batch1"] = summary(bound_step_seconds(fp16_on_cpu, steps))
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         result["cuda"] = bench_cuda(model, files, steps)
     return result
+
+
+INTERLEAVED_ROUNDS = 7
+
+
+def interleaved_batch1(
+    model: LanguageModel, files: dict[str, bytes], steps: int, rounds: int = INTERLEAVED_ROUNDS
+) -> dict[str, Any]:
+    """The batch-1 step of torch eager and onnxruntime fp32/int8 at 1 and 2 threads (the
+    runtime's generation path: BoundSteps), timed in turn within each of `rounds` rounds.
+
+    This shared machine's speed drifts by tens of percent within a minute, so a ratio of
+    two figures taken a minute apart says little: each round's ratios compare figures taken
+    seconds apart, and the report gives their median and range. torch's reference in each
+    round is its better thread count in that round.
+    """
+    repeats, vocab = max(100, steps // 2), model.config.vocab_size
+    measures: dict[str, Any] = {}
+    for threads in (1, 2):
+
+        def torch_steps(threads: int = threads) -> np.ndarray:
+            torch.set_num_threads(threads)
+            return step_seconds(torch_runner(model), None, 1, vocab, repeats)
+
+        measures[f"torch eager ({threads} thr)"] = torch_steps
+    for kind in ("fp32", "int8"):
+        for threads in (1, 2):
+            generator = Generator(open_session(files[kind], device="cpu", threads=threads))
+            measures[f"onnxruntime {kind} ({threads} thr)"] = lambda generator=generator: (
+                bound_step_seconds(generator, repeats)
+            )
+    seconds: dict[str, list[float]] = {name: [] for name in measures}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            seconds[name].append(float(np.median(measure())))
+    torch_best = np.minimum(seconds["torch eager (1 thr)"], seconds["torch eager (2 thr)"])
+    fp32 = np.array(seconds["onnxruntime fp32 (1 thr)"])
+    return {
+        "rounds": rounds,
+        "seconds": seconds,
+        "vs_torch": {name: spread(torch_best / np.array(s)) for name, s in seconds.items()},
+        "vs_fp32": {name: spread(fp32 / np.array(s)) for name, s in seconds.items()},
+    }
+
+
+def spread(ratios: np.ndarray) -> dict[str, float]:
+    return {
+        "median": float(np.median(ratios)),
+        "min": float(ratios.min()),
+        "max": float(ratios.max()),
+    }
 
 
 def bench_cuda(model: LanguageModel, files: dict[str, bytes], steps: int) -> dict[str, Any]:

@@ -42,6 +42,19 @@ def test_bench_config_measures_every_variant_on_the_same_weights(tiny_config):
     assert set(tiny_config["threads"]) == {"fp32/1", "fp32/2", "int8/1", "int8/2"}
 
 
+def test_batch1_ratios_are_taken_within_rounds(tiny_config):
+    interleaved = tiny_config["batch1_interleaved"]
+    seconds = interleaved["seconds"]
+    assert len(seconds) == 6 and all(len(s) == interleaved["rounds"] for s in seconds.values())
+    own = interleaved["vs_fp32"]["onnxruntime fp32 (1 thr)"]
+    assert own == {"median": 1.0, "min": 1.0, "max": 1.0}
+    one, two = seconds["torch eager (1 thr)"], seconds["torch eager (2 thr)"]
+    torch_best = [min(a, b) for a, b in zip(one, two, strict=True)]
+    int8 = seconds["onnxruntime int8 (1 thr)"]
+    per_round = sorted(t / i for t, i in zip(torch_best, int8, strict=True))
+    assert interleaved["vs_torch"]["onnxruntime int8 (1 thr)"]["max"] == max(per_round)
+
+
 def fake_report(run, config: dict) -> dict:
     return {
         "machine": run.machine(),
@@ -62,7 +75,7 @@ def test_report_without_cuda_says_why_the_fp16_rows_are_missing(harness, tiny_co
     report.write_markdown(fake_report(run, config), tmp_path / "REPORT.md")
     text = (tmp_path / "REPORT.md").read_text()
     assert "On CUDA: not measured" in text and "fp16" in text
-    assert "| onnxruntime int8 (1 thr) |" in text
+    assert "| onnxruntime int8 (1 thr) |" in text and "Batch-1 step, interleaved" in text
 
 
 def test_report_renders_the_cuda_table(harness, tiny_config, tmp_path):
