@@ -40,7 +40,7 @@ def config_table(name: str, config: dict[str, Any], peak: float) -> list[str]:
             f"{100 * b1_floor / step['median']:.0f} % | "
             f"{100 * big_floor / figures['streams'][256]['median']:.0f} % |"
         )
-    lines += ["", *interleaved_table(config["batch1_interleaved"])]
+    lines += ["", *interleaved_table(config["interleaved"])]
     lines += [
         "Total tokens/s with B streams stepped together:",
         "",
@@ -55,18 +55,7 @@ def config_table(name: str, config: dict[str, Any], peak: float) -> list[str]:
             + " | ".join(f"{s['tokens_per_s']:,.0f}" for s in figures["streams"].values())
             + " |"
         )
-    lines += [
-        "",
-        "onnxruntime intra-op threads (batch-1 step, and 64 streams):",
-        "",
-        "| model / threads | step, batch 1 | 64 streams: tokens/s |",
-        "|---|---|---|",
-    ]
-    for key, figures in config["threads"].items():
-        lines.append(
-            f"| {key} | {figures['step_batch1_median'] * US:,.0f} µs | "
-            f"{figures['streams64_tokens_per_s']:,.0f} |"
-        )
+    lines += ["", *threads_table(config["interleaved"])]
     bandwidth = config["read_bandwidth"]
     lines += [
         "",
@@ -93,6 +82,27 @@ def interleaved_table(interleaved: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {name} | {np.median(seconds) * US:,.0f} µs | {min(seconds) * US:,.0f} – "
             f"{max(seconds) * US:,.0f} µs | {ratio_cell(vs_torch, 1)} | {ratio_cell(vs_fp32, 2)} |"
+        )
+    return [*lines, ""]
+
+
+def threads_table(interleaved: dict[str, Any]) -> list[str]:
+    """onnxruntime at 1 and 2 intra-op threads, from the same interleaved rounds."""
+    lines = [
+        "onnxruntime intra-op threads, from the same interleaved rounds (speed-up of the "
+        "second thread: median and range of per-round ratios):",
+        "",
+        "| model | step, batch 1: 1 thr | 2 thr | 2nd thread | 64 streams, tokens/s: 1 thr "
+        "| 2 thr | 2nd thread |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind, gains in interleaved["second_thread"].items():
+        one, two = (f"onnxruntime {kind} ({t} thr)" for t in (1, 2))
+        b1, s64 = interleaved["seconds"], interleaved["streams64_seconds"]
+        lines.append(
+            f"| {kind} | {np.median(b1[one]) * US:,.0f} µs | {np.median(b1[two]) * US:,.0f} µs "
+            f"| {ratio_cell(gains['batch1'], 2)} | {64 / np.median(s64[one]):,.0f} | "
+            f"{64 / np.median(s64[two]):,.0f} | {ratio_cell(gains['streams64'], 2)} |"
         )
     return [*lines, ""]
 

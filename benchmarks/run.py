@@ -173,7 +173,6 @@ def bench_config(name: str, kwargs: dict[str, Any], steps: int) -> dict[str, Any
         "parameters": sum(p.numel() for p in model.parameters()),
         "step_flops": step_flops(model),
         "variants": {},
-        "threads": {},
         "sizes": {kind: len(data) for kind, data in files.items()},
     }
     torch_runs = {t: bench_torch(model, t, steps) for t in (1, 2)}
@@ -181,24 +180,17 @@ def bench_config(name: str, kwargs: dict[str, Any], steps: int) -> dict[str, Any
     result["variants"]["torch eager"] = {**torch_runs[best], "threads": best, "size_bytes": None}
     for kind in ("fp32", "int8"):  # the CPU formats; fp16 is for CUDA (below)
         data = files[kind]
-        for threads in (1, 2):
-            generator = Generator(open_session(data, device="cpu", threads=threads))
-            figures = bench_generator(generator, steps=steps)
-            result["threads"][f"{kind}/{threads}"] = {
-                "step_batch1_median": figures["step_batch1"]["median"],
-                "streams64_tokens_per_s": figures["streams"][64]["tokens_per_s"],
-            }
-            if threads == 1:
-                result["variants"][f"onnxruntime {kind}"] = {
-                    **figures,
-                    "threads": 1,
-                    "size_bytes": len(data),
-                    "weight_bytes": weight_bytes(data),
-                }
+        generator = Generator(open_session(data, device="cpu", threads=1))
+        result["variants"][f"onnxruntime {kind}"] = {
+            **bench_generator(generator, steps=steps),
+            "threads": 1,
+            "size_bytes": len(data),
+            "weight_bytes": weight_bytes(data),
+        }
     for kind in ("fp32", "int8"):
         size = result["variants"][f"onnxruntime {kind}"]["weight_bytes"]
         result.setdefault("read_bandwidth", {})[kind] = read_bandwidth(size)
-    result["batch1_interleaved"] = interleaved_batch1(model, files, steps)
+    result["interleaved"] = interleaved_rounds(model, files, steps)
     # What the runtime's "made for CUDA" note is about: fp16 on the CPU provider.
     fp16_on_cpu = Generator(open_session(files["fp16"], device="cpu", threads=1))
     result["fp16_cpu_step_batch1"] = summary(bound_step_seconds(fp16_on_cpu, steps))
@@ -210,43 +202,60 @@ def bench_config(name: str, kwargs: dict[str, Any], steps: int) -> dict[str, Any
 INTERLEAVED_ROUNDS = 7
 
 
-def interleaved_batch1(
+def interleaved_rounds(
     model: LanguageModel, files: dict[str, bytes], steps: int, rounds: int = INTERLEAVED_ROUNDS
 ) -> dict[str, Any]:
     """The batch-1 step of torch eager and onnxruntime fp32/int8 at 1 and 2 threads (the
-    runtime's generation path: BoundSteps), timed in turn within each of `rounds` rounds.
+    runtime's generation path: BoundSteps), and onnxruntime's 64-stream step at 1 and 2
+    threads, all timed in turn within each of `rounds` rounds.
 
     This shared machine's speed drifts by tens of percent within a minute, so a ratio of
     two figures taken a minute apart says little: each round's ratios compare figures taken
     seconds apart, and the report gives their median and range. torch's reference in each
-    round is its better thread count in that round.
+    round is its better thread count in that round. The thread defaults rest on these.
     """
     repeats, vocab = max(100, steps // 2), model.config.vocab_size
-    measures: dict[str, Any] = {}
+    batch1: dict[str, Any] = {}
+    streams64: dict[str, Any] = {}
     for threads in (1, 2):
 
         def torch_steps(threads: int = threads) -> np.ndarray:
             torch.set_num_threads(threads)
             return step_seconds(torch_runner(model), None, 1, vocab, repeats)
 
-        measures[f"torch eager ({threads} thr)"] = torch_steps
+        batch1[f"torch eager ({threads} thr)"] = torch_steps
     for kind in ("fp32", "int8"):
         for threads in (1, 2):
             generator = Generator(open_session(files[kind], device="cpu", threads=threads))
-            measures[f"onnxruntime {kind} ({threads} thr)"] = lambda generator=generator: (
-                bound_step_seconds(generator, repeats)
+            name = f"onnxruntime {kind} ({threads} thr)"
+            batch1[name] = lambda generator=generator: bound_step_seconds(generator, repeats)
+            streams64[name] = lambda generator=generator: step_seconds(
+                generator.run, generator.initial_state(64), 64, vocab, max(20, repeats // 8)
             )
-    seconds: dict[str, list[float]] = {name: [] for name in measures}
+    seconds = {name: [] for name in batch1}
+    seconds64 = {name: [] for name in streams64}
     for _ in range(rounds):
-        for name, measure in measures.items():
-            seconds[name].append(float(np.median(measure())))
+        for measures, out in ((batch1, seconds), (streams64, seconds64)):
+            for name, measure in measures.items():
+                out[name].append(float(np.median(measure())))
     torch_best = np.minimum(seconds["torch eager (1 thr)"], seconds["torch eager (2 thr)"])
     fp32 = np.array(seconds["onnxruntime fp32 (1 thr)"])
     return {
         "rounds": rounds,
         "seconds": seconds,
+        "streams64_seconds": seconds64,
         "vs_torch": {name: spread(torch_best / np.array(s)) for name, s in seconds.items()},
         "vs_fp32": {name: spread(fp32 / np.array(s)) for name, s in seconds.items()},
+        "second_thread": {
+            kind: {
+                label: spread(
+                    np.array(times[f"onnxruntime {kind} (1 thr)"])
+                    / np.array(times[f"onnxruntime {kind} (2 thr)"])
+                )
+                for label, times in (("batch1", seconds), ("streams64", seconds64))
+            }
+            for kind in ("fp32", "int8")
+        },
     }
 
 

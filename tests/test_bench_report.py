@@ -39,13 +39,15 @@ def test_bench_config_measures_every_variant_on_the_same_weights(tiny_config):
         assert all(s["tokens_per_s"] > 0 for s in figures["streams"].values())
         assert figures["step_batch1"]["median"] > 0 and figures["prefill"]["tokens_per_s"] > 0
     assert tiny_config["sizes"]["fp16"] < tiny_config["sizes"]["fp32"]
-    assert set(tiny_config["threads"]) == {"fp32/1", "fp32/2", "int8/1", "int8/2"}
+    gains = tiny_config["interleaved"]["second_thread"]
+    assert set(gains) == {"fp32", "int8"} and all(g["streams64"]["min"] > 0 for g in gains.values())
 
 
 def test_batch1_ratios_are_taken_within_rounds(tiny_config):
-    interleaved = tiny_config["batch1_interleaved"]
+    interleaved = tiny_config["interleaved"]
     seconds = interleaved["seconds"]
     assert len(seconds) == 6 and all(len(s) == interleaved["rounds"] for s in seconds.values())
+    assert len(interleaved["streams64_seconds"]) == 4
     own = interleaved["vs_fp32"]["onnxruntime fp32 (1 thr)"]
     assert own == {"median": 1.0, "min": 1.0, "max": 1.0}
     one, two = seconds["torch eager (1 thr)"], seconds["torch eager (2 thr)"]
@@ -76,6 +78,7 @@ def test_report_without_cuda_says_why_the_fp16_rows_are_missing(harness, tiny_co
     text = (tmp_path / "REPORT.md").read_text()
     assert "On CUDA: not measured" in text and "fp16" in text
     assert "| onnxruntime int8 (1 thr) |" in text and "Batch-1 step, interleaved" in text
+    assert "| int8 |" in text  # the threads table
 
 
 def test_report_renders_the_cuda_table(harness, tiny_config, tmp_path):
