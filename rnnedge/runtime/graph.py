@@ -38,13 +38,14 @@ class StatefulGraph:
 
     def precision_mismatch(self) -> str | None:
         """Why this file is a poor fit for the provider running it, or None: an fp16 graph
-        on CPU (ORT casts every op to fp32 and back) or an int8 one on CUDA (its int8 LSTM
-        and MatMulInteger kernels are CPU kernels)."""
+        on CPU (ORT casts every op to fp32 and back: 0.26-0.32x fp32's step in
+        benchmarks/REPORT.md) or an int8 one on CUDA (its int8 LSTM and MatMulInteger
+        kernels are CPU kernels)."""
         on_cuda = self.provider.startswith("CUDA")
         if self.precision == "fp16" and not on_cuda:
-            return "this fp16 model is made for CUDA; on CPU the fp32 or int8 file runs faster"
+            return "fp16 is for CUDA: on CPU this file runs ~3× slower than the fp32 one"
         if self.precision == "int8" and on_cuda:
-            return "this int8 model is made for CPU; on CUDA the fp32 or fp16 file runs faster"
+            return "int8 is for CPU: its kernels stay on the CPU under CUDA; use fp32 or fp16"
         return None
 
     def initial_state(self, batch: int = 1) -> State:
