@@ -4,6 +4,7 @@ the report renders (including the CUDA table, from CPU figures standing in for G
 from __future__ import annotations
 
 import copy
+import json
 import sys
 from pathlib import Path
 
@@ -93,3 +94,12 @@ def test_report_renders_the_cuda_table(harness, tiny_config, tmp_path):
     report.write_markdown(fake_report(run, config), tmp_path / "REPORT.md")
     text = (tmp_path / "REPORT.md").read_text()
     assert "On CUDA (" in text and "| onnxruntime fp16 |" in text
+
+
+def test_report_renders_the_same_from_its_json(harness, tiny_config, tmp_path):
+    run, report = harness
+    measured = fake_report(run, tiny_config)
+    report.write_markdown(measured, tmp_path / "direct.md")
+    reread = report.with_int_keys(json.loads(json.dumps(measured)))
+    report.write_markdown(reread, tmp_path / "reread.md")
+    assert (tmp_path / "reread.md").read_text() == (tmp_path / "direct.md").read_text()
