@@ -121,6 +121,31 @@ def threads_table(interleaved: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def sweep_table(sweep: dict[str, Any]) -> list[str]:
+    """One stream, 1 vs 2 threads, by model width: the evidence for the batch-1 default."""
+    widths = sorted({int(key.split("/")[1]) for key in sweep["second_thread"]})
+    lines = [
+        "## One stream: does a second thread pay?",
+        "",
+        f"Batch-1 step of 2-layer LSTMs (embedding 64, 63 tokens) at 1 and 2 threads, "
+        f"{sweep['rounds']} interleaved rounds; cells: 1-thread step → 2-thread step, and the "
+        "second thread's speed-up (median, range over rounds). Below 1× it costs more in "
+        "hand-off than it saves, which is why one stream gets 1 thread by default.",
+        "",
+        "| precision | " + " | ".join(f"hidden {w}" for w in widths) + " |",
+        "|---|" + "---|" * len(widths),
+    ]
+    for kind in ("fp32", "int8"):
+        cells = []
+        for width in widths:
+            one = np.median(sweep["seconds"][f"{kind}/{width}/1"])
+            two = np.median(sweep["seconds"][f"{kind}/{width}/2"])
+            gain = ratio_cell(sweep["second_thread"][f"{kind}/{width}"], 2)
+            cells.append(f"{one * US:,.0f} → {two * US:,.0f} µs, {gain}")
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def ratio_cell(ratio: dict[str, float], digits: int) -> str:
     return f"{ratio['median']:.{digits}f}× ({ratio['min']:.{digits}f}–{ratio['max']:.{digits}f})"
 
@@ -239,6 +264,8 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
         lines += config_table(name, config, peak)
         lines += streams_table(config, report)
         lines += cuda_table(config, m)
+    if report.get("thread_sweep"):
+        lines += sweep_table(report["thread_sweep"])
     shipped = report["shipped"]
     cold = shipped["cold_start"]
     lines += [

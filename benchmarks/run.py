@@ -232,12 +232,8 @@ def interleaved_rounds(
             streams64[name] = lambda generator=generator: step_seconds(
                 generator.run, generator.initial_state(64), 64, vocab, max(20, repeats // 8)
             )
-    seconds = {name: [] for name in batch1}
-    seconds64 = {name: [] for name in streams64}
-    for _ in range(rounds):
-        for measures, out in ((batch1, seconds), (streams64, seconds64)):
-            for name, measure in measures.items():
-                out[name].append(float(np.median(measure())))
+    seconds = interleave(batch1, rounds)
+    seconds64 = interleave(streams64, rounds)
     torch_best = np.minimum(seconds["torch eager (1 thr)"], seconds["torch eager (2 thr)"])
     fp32 = np.array(seconds["onnxruntime fp32 (1 thr)"])
     return {
@@ -255,6 +251,47 @@ def interleaved_rounds(
                 for label, times in (("batch1", seconds), ("streams64", seconds64))
             }
             for kind in ("fp32", "int8")
+        },
+    }
+
+
+def interleave(measures: dict[str, Any], rounds: int) -> dict[str, list[float]]:
+    """Per name, the median of each round's samples; every round calls each measure in turn."""
+    seconds: dict[str, list[float]] = {name: [] for name in measures}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            seconds[name].append(float(np.median(measure())))
+    return seconds
+
+
+SWEEP_HIDDEN = (128, 256, 384, 512)
+
+
+def thread_sweep(steps: int, rounds: int = 5) -> dict[str, Any]:
+    """The batch-1 step at 1 and 2 threads for 2-layer LSTMs of each width in SWEEP_HIDDEN,
+    fp32 and int8, interleaved: where (if anywhere) a second thread pays for one stream."""
+    measures: dict[str, Any] = {}
+    for hidden in SWEEP_HIDDEN:
+        _, payload = random_payload(
+            dict(vocab_size=63, cell="lstm", layers=2, hidden=hidden, embed_dim=64)
+        )
+        for kind, quantize in (("fp32", None), ("int8", "int8")):
+            data = export_payload(payload, quantize, run_validation=False)[0]
+            for threads in (1, 2):
+                generator = Generator(open_session(data, device="cpu", threads=threads))
+                measures[f"{kind}/{hidden}/{threads}"] = lambda generator=generator: (
+                    bound_step_seconds(generator, max(100, steps))
+                )
+    seconds = interleave(measures, rounds)
+    return {
+        "rounds": rounds,
+        "seconds": seconds,
+        "second_thread": {
+            f"{kind}/{hidden}": spread(
+                np.array(seconds[f"{kind}/{hidden}/1"]) / np.array(seconds[f"{kind}/{hidden}/2"])
+            )
+            for kind in ("fp32", "int8")
+            for hidden in SWEEP_HIDDEN
         },
     }
 
@@ -317,6 +354,8 @@ def main() -> None:
     for name, (kwargs, about) in CONFIGS.items():
         print(f"benchmarking {name} …", file=sys.stderr)
         report["configs"][name] = {"about": about, **bench_config(name, kwargs, steps)}
+    print("thread sweep …", file=sys.stderr)
+    report["thread_sweep"] = thread_sweep(steps)
     shipped = default_model_path()
     report["shipped"] = {
         "path": os.path.relpath(shipped, HERE.parent),

@@ -103,3 +103,18 @@ def test_report_renders_the_same_from_its_json(harness, tiny_config, tmp_path):
     reread = report.with_int_keys(json.loads(json.dumps(measured)))
     report.write_markdown(reread, tmp_path / "reread.md")
     assert (tmp_path / "reread.md").read_text() == (tmp_path / "direct.md").read_text()
+
+
+def test_thread_sweep_renders_one_cell_per_width_and_precision(
+    harness, tiny_config, tmp_path, monkeypatch
+):
+    run, report = harness
+    monkeypatch.setattr(run, "SWEEP_HIDDEN", (8, 16))
+    sweep = run.thread_sweep(steps=20, rounds=2)
+    assert set(sweep["second_thread"]) == {"fp32/8", "fp32/16", "int8/8", "int8/16"}
+    assert all(len(s) == 2 for s in sweep["seconds"].values())
+    report.write_markdown(
+        {**fake_report(run, tiny_config), "thread_sweep": sweep}, tmp_path / "R.md"
+    )
+    text = (tmp_path / "R.md").read_text()
+    assert "does a second thread pay?" in text and "| hidden 8 | hidden 16 |" in text
