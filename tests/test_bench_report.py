@@ -46,16 +46,16 @@ def test_bench_config_measures_every_variant_on_the_same_weights(tiny_config):
 
 def test_batch1_ratios_are_taken_within_rounds(tiny_config):
     interleaved = tiny_config["interleaved"]
-    seconds = interleaved["seconds"]
-    rounds_per_variant = {len(s) for s in seconds.values()}
-    assert len(seconds) == 6 and rounds_per_variant == {interleaved["rounds"]}
+    batch1 = interleaved["seconds"]
+    rounds_per_variant = {len(s) for s in batch1.values()}
+    assert len(batch1) == 6 and rounds_per_variant == {interleaved["rounds"]}
     streams64 = interleaved["streams64_seconds"]
-    assert set(streams64) == {name for name in seconds if name.startswith("onnxruntime")}
+    assert set(streams64) == {name for name in batch1 if name.startswith("onnxruntime")}
     own = interleaved["vs_fp32"]["onnxruntime fp32 (1 thr)"]
     assert own == {"median": 1.0, "min": 1.0, "max": 1.0}
-    one, two = seconds["torch eager (1 thr)"], seconds["torch eager (2 thr)"]
+    one, two = batch1["torch eager (1 thr)"], batch1["torch eager (2 thr)"]
     torch_best = [min(a, b) for a, b in zip(one, two, strict=True)]
-    int8 = seconds["onnxruntime int8 (1 thr)"]
+    int8 = batch1["onnxruntime int8 (1 thr)"]
     per_round = sorted(t / i for t, i in zip(torch_best, int8, strict=True))
     assert interleaved["vs_torch"]["onnxruntime int8 (1 thr)"]["max"] == max(per_round)
 
