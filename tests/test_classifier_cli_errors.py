@@ -315,11 +315,16 @@ def test_eval_language_model_with_classifier_source(
 # --------------------------------------------------------------------------------------
 
 
-def test_export_classifier_int8_without_heldout_data(image_run: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "precision, flags", [("int8", ("--quantize", "int8")), ("fp16", ("--fp16",))]
+)
+def test_export_classifier_reduced_precision_without_heldout_data(
+    precision: str, flags: tuple[str, ...], image_run: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    result = invoke("export", image_run / "last.pt", "-o", out / "x.onnx", "--quantize", "int8")
-    error_line(result, "--heldout", "accuracy change")
+    result = invoke("export", image_run / "last.pt", "-o", out / "x.onnx", *flags)
+    error_line(result, f"{precision} export", "--heldout", "accuracy change")
     assert list(out.iterdir()) == []
 
 
