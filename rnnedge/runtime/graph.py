@@ -33,8 +33,10 @@ class StatefulGraph:
 
     @property
     def precision(self) -> str:
-        """'fp32', 'int8' or 'fp16', as exported."""
-        return str(self.manifest.export.get("precision", "fp32"))
+        """'fp32', 'int8' or 'fp16', as exported. Files exported before the manifest named
+        it (the shipped int8 ones) say it as the first word of their quantization."""
+        export = self.manifest.export
+        return str(export.get("precision") or (export.get("quantization") or "fp32").split()[0])
 
     def precision_mismatch(self) -> str | None:
         """Why this file is a poor fit for the provider running it, or None: an fp16 graph
