@@ -235,18 +235,17 @@ def interleaved_rounds(
     seconds = interleave(batch1, rounds)
     seconds64 = interleave(streams64, rounds)
     torch_best = np.minimum(seconds["torch eager (1 thr)"], seconds["torch eager (2 thr)"])
-    fp32 = np.array(seconds["onnxruntime fp32 (1 thr)"])
+    fp32 = seconds["onnxruntime fp32 (1 thr)"]
     return {
         "rounds": rounds,
         "seconds": seconds,
         "streams64_seconds": seconds64,
-        "vs_torch": {name: spread(torch_best / np.array(s)) for name, s in seconds.items()},
-        "vs_fp32": {name: spread(fp32 / np.array(s)) for name, s in seconds.items()},
+        "vs_torch": {name: spread(torch_best, s) for name, s in seconds.items()},
+        "vs_fp32": {name: spread(fp32, s) for name, s in seconds.items()},
         "second_thread": {
             kind: {
                 label: spread(
-                    np.array(times[f"onnxruntime {kind} (1 thr)"])
-                    / np.array(times[f"onnxruntime {kind} (2 thr)"])
+                    times[f"onnxruntime {kind} (1 thr)"], times[f"onnxruntime {kind} (2 thr)"]
                 )
                 for label, times in (("batch1", seconds), ("streams64", seconds64))
             }
@@ -287,16 +286,17 @@ def thread_sweep(steps: int, rounds: int = 5) -> dict[str, Any]:
         "rounds": rounds,
         "seconds": seconds,
         "second_thread": {
-            f"{kind}/{hidden}": spread(
-                np.array(seconds[f"{kind}/{hidden}/1"]) / np.array(seconds[f"{kind}/{hidden}/2"])
-            )
+            f"{kind}/{hidden}": spread(seconds[f"{kind}/{hidden}/1"], seconds[f"{kind}/{hidden}/2"])
             for kind in ("fp32", "int8")
             for hidden in SWEEP_HIDDEN
         },
     }
 
 
-def spread(ratios: np.ndarray) -> dict[str, float]:
+def spread(before: Any, after: Any) -> dict[str, float]:
+    """Median and range over rounds of before[i] / after[i]: how many times faster `after`
+    ran than `before` within each round."""
+    ratios = np.asarray(before) / np.asarray(after)
     return {
         "median": float(np.median(ratios)),
         "min": float(ratios.min()),
