@@ -14,6 +14,7 @@ import numpy as np
 
 from rnnedge.errors import InputError
 from rnnedge.runtime.graph import BoundSteps, State, StatefulGraph
+from rnnedge.runtime.prng import PortableRng
 from rnnedge.runtime.sampling import SamplingConfig, sample_token
 from rnnedge.runtime.session import LoadedSession
 from rnnedge.tokenizer import CharTokenizer
@@ -57,7 +58,7 @@ class Stream:
     """One generation's own settings and progress: sampling, RNG, stop strings, budget."""
 
     sampling: SamplingConfig
-    rng: np.random.Generator
+    rng: PortableRng
     matcher: StopMatcher
     remaining: int
     vocab: list[str]
@@ -133,7 +134,7 @@ class Generator(StatefulGraph):
         logits, state = self.run(ids[None, :], self.initial_state(1))  # prefill: [1, T, V]
         stream = Stream(
             sampling,
-            np.random.default_rng(seed),
+            PortableRng(seed),
             StopMatcher(tuple(stop)),
             max_new_tokens,
             self.tokenizer.vocab,
