@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import tomllib
+from golden import write_golden
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSE_REFERENCE = re.compile(r"^\S+?\d+:\d+ ")
@@ -64,34 +65,11 @@ def export(recipe: dict, text: Path) -> None:
         heldout=text,
         recipe=Path(sys.argv[1]).name,
     )
-    write_golden(output)
+    print(f"wrote {write_golden(output, GOLDEN_PROMPT)}", file=sys.stderr)
     write_card(recipe, output, result.size_bytes)
 
 
 GOLDEN_PROMPT = "And God said"
-
-
-def write_golden(model_path: Path) -> None:
-    """Vectors any runtime (any language) can check the file against: greedy text, top logits."""
-    import numpy as np
-
-    from rnnedge.runtime import load
-    from rnnedge.runtime.sampling import SamplingConfig
-
-    lm = load(model_path, device="cpu")
-    ids = lm.tokenizer.encode(GOLDEN_PROMPT)
-    logits, _ = lm.run(ids[None, :], lm.initial_state(1))
-    last = logits[0, -1]
-    top = np.argsort(last)[::-1][:5]
-    greedy = "".join(lm.generate(GOLDEN_PROMPT, 64, SamplingConfig(temperature=0.0)))
-    golden = {
-        "prompt": GOLDEN_PROMPT,
-        "prompt_ids": ids.tolist(),
-        "last_logits_top5": {"ids": top.tolist(), "values": last[top].tolist()},
-        "greedy_64": greedy,
-    }
-    golden_path = model_path.with_suffix(".golden.json")
-    golden_path.write_text(json.dumps(golden, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_card(recipe: dict, model_path: Path, size: int) -> None:
@@ -154,6 +132,11 @@ def rnnedge_cli(args: list[str]) -> str:
     return subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT).stdout
 
 
+def option_value(args: list[str], option: str) -> Path | None:
+    """The value after `option` in a recipe's argument list, as a path (None if absent)."""
+    return Path(args[args.index(option) + 1]) if option in args else None
+
+
 def build_with_cli(recipe: dict, stage: str) -> None:
     """Recipes of kind "cli": train with the CLI, export, score the test set with the runtime."""
     from rnnedge.exporter import export_checkpoint
@@ -189,6 +172,9 @@ def build_with_cli(recipe: dict, stage: str) -> None:
 
             comparison = compare(variants, ROOT / recipe["data"])
             output.with_suffix(".compare.json").write_text(json.dumps(comparison, indent=2) + "\n")
+        for variant in variants.values():
+            written = write_golden(variant, images=option_value(recipe["evaluate"], "--images"))
+            print(f"wrote {written}", file=sys.stderr)
         write_classifier_card(recipe, output, result.size_bytes, scores, comparison, variants)
 
 
