@@ -19,7 +19,6 @@ CPU or binding may differ in the last bits; texts and ids must be equal.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -49,10 +48,6 @@ FEATURE_INPUTS = 3
 def floats(array: np.ndarray) -> list[float]:
     """Flat list of float32 values (Python floats repr as the shortest round-trip decimal)."""
     return np.asarray(array, dtype=np.float32).ravel().tolist()
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def continuation(lm: Any, prompt: str, sampling: dict[str, float], seed: int | None) -> dict:
@@ -150,7 +145,6 @@ def golden_for(model_path: Path, prompt: str = DEFAULT_PROMPT, images: Path | No
     model = load(model_path, device="cpu", threads=1)
     header = {
         "model": model_path.name,
-        "model_sha256": file_sha256(model_path),
         "task": model.manifest.task,
         "written_by": "export/golden.py (rnnedge Python runtime, onnxruntime CPU, 1 thread)",
         "tolerance": TOLERANCE,
