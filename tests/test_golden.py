@@ -77,8 +77,8 @@ def check_classifier(classifier, golden: dict, tolerance: dict) -> None:
         )
         for entry in entries
     ]
-    predictions = classifier.classify(items)
-    for item, entry, prediction in zip(items, entries, predictions, strict=True):
+    for item, entry in zip(items, entries, strict=True):
+        prediction = classifier.classify([item])[0]  # alone, as the golden file was written
         if "ids" in entry:
             assert classifier.encode(item).tolist() == entry["ids"]
         assert prediction.label == entry["label"]
