@@ -1,11 +1,20 @@
 """onnxruntime sessions: provider choice, threads, and reading the manifest (never torch).
 
-The model file is read once; the manifest comes from ``custom_metadata_map``, which every
-ORT binding exposes, so this module needs no ``onnx`` package either.
+The model file is read once; the manifest comes from ``custom_metadata_map`` (Python's ORT
+exposes it), so this module needs no ``onnx`` package either.
+
+Model files are untrusted input. Before onnxruntime sees the bytes, a file whose tensors
+reference external data is refused (ORT would read those files from the current directory)
+and so is a metadata entry over MAX_MANIFEST_BYTES; before the manifest is parsed, a
+vocabulary, label list or state over its limit is refused. Each is one ModelError line.
+Nothing in a model file is executed: the manifest is JSON read by ``json``, and its
+strings select entries of fixed tables.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +22,7 @@ from typing import Any
 
 from rnnedge.contract import MANIFEST_KEY, Manifest
 from rnnedge.errors import DependencyError, DeviceError, ModelError
+from rnnedge.runtime.protoscan import MalformedModel, scan_model
 
 DEVICES = ("auto", "cpu", "cuda")
 # One intra-op thread is the measured default for small recurrent models: a step is a few
@@ -22,6 +32,13 @@ DEFAULT_THREADS = 1
 # core gave 1.5-1.8x on 2 cores (benchmarks/REPORT.md). Not measured beyond 2 cores; capped
 # because a step of a few dozen rows leaves too little work per thread to split further.
 MAX_BATCH_THREADS = 4
+# Limits for untrusted files, far above any real model (the shipped manifests are 4-45 kB;
+# a 1,000,000-entry word vocabulary is ~10 MB of JSON) and low enough that a crafted file
+# cannot make the runtime parse or allocate gigabytes before it is refused.
+MAX_MANIFEST_BYTES = 16 * 2**20
+MAX_VOCABULARY = 1_000_000
+MAX_LABELS = 100_000
+MAX_STATE_ELEMENTS = 2**26  # per batch row, over all state tensors: 256 MB of float32
 
 
 def workload_threads(requested: int | None, batched: bool) -> int | None:
@@ -88,6 +105,7 @@ def open_session(
     ort = import_onnxruntime()
     data = source if isinstance(source, bytes) else read_model_bytes(source)
     path = "<in-memory model>" if isinstance(source, bytes) else str(source)
+    check_model_bytes(data, path)
     options = ort.SessionOptions()
     # EXTENDED, not ALL: level ALL only adds layout transforms for convolutions (no
     # measured change for our graphs) and crashes the CPU provider on fp16 graphs
@@ -113,9 +131,77 @@ def open_session(
             f"{path!r} is an ONNX model but not an rnnedge model (no "
             f"{MANIFEST_KEY!r} metadata); export it with `rnnedge export`"
         )
-    manifest = Manifest.from_json(metadata[MANIFEST_KEY])
+    check_manifest_limits(metadata[MANIFEST_KEY], path)
+    try:
+        manifest = Manifest.from_json(metadata[MANIFEST_KEY])
+    except ModelError as exc:  # the contract's reasons do not know the file: name it
+        raise ModelError(f"{path!r}: {exc}") from None
     check_graph_matches(session, manifest, path)
     return LoadedSession(session, manifest, session.get_providers()[0], path)
+
+
+def check_model_bytes(data: bytes, path: str) -> None:
+    """Refuse, before onnxruntime parses the file, what a model must not ask for: external
+    data files, and metadata entries over MAX_MANIFEST_BYTES."""
+    try:
+        scan = scan_model(data)
+    except MalformedModel as exc:
+        raise ModelError(f"{path!r} is not a loadable ONNX model ({exc})") from None
+    if scan.external_tensors:
+        names = ", ".join(scan.external_tensors[:3])
+        more = (
+            f" and {len(scan.external_tensors) - 3} more" if len(scan.external_tensors) > 3 else ""
+        )
+        raise ModelError(
+            f"{path!r} references external data files (tensor {names}{more}); rnnedge "
+            "loads single-file models only: re-export without external data"
+        )
+    for key, size in scan.metadata_sizes.items():
+        if size > MAX_MANIFEST_BYTES:
+            raise ModelError(
+                f"{path!r}: metadata {key!r} is {size:,} bytes, over the limit of "
+                f"{MAX_MANIFEST_BYTES:,} bytes ({MAX_MANIFEST_BYTES // 2**20} MiB)"
+            )
+
+
+def manifest_counts(data: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(what, count, limit) for each size a manifest declares that the runtime allocates or
+    walks: vocabulary entries, labels, state elements per batch row. Fields of the wrong
+    type count as 0 here; Manifest.from_json reports them."""
+    tokenizer = data.get("tokenizer")
+    vocab = tokenizer.get("vocab") if isinstance(tokenizer, dict) else None
+    labels = data.get("labels")
+    states = data.get("states") if isinstance(data.get("states"), list) else []
+    shapes = [s.get("shape") for s in states if isinstance(s, dict)]
+    elements = sum(
+        math.prod(d for d in shape if isinstance(d, int) and d > 0)
+        for shape in shapes
+        if isinstance(shape, list)
+    )
+    return [
+        ("vocabulary entries", len(vocab) if isinstance(vocab, list | dict) else 0, MAX_VOCABULARY),
+        ("labels", len(labels) if isinstance(labels, list) else 0, MAX_LABELS),
+        ("state elements per batch row", elements, MAX_STATE_ELEMENTS),
+    ]
+
+
+def check_manifest_limits(text: str, path: str) -> None:
+    """Refuse a manifest that is not readable JSON for reasons the JSON decoder does not name
+    (nesting, huge integers) or that declares sizes over the runtime's limits."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return  # Manifest.from_json names the problem
+    except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit integer, deep nesting
+        reason = str(exc).split(":")[0][:120]
+        raise ModelError(f"{path!r}: model manifest is not readable JSON ({reason})") from None
+    if not isinstance(data, dict):
+        return
+    for what, count, limit in manifest_counts(data):
+        if count > limit:
+            raise ModelError(
+                f"{path!r}: manifest declares {count:,} {what}, over the limit of {limit:,}"
+            )
 
 
 def check_graph_matches(session: Any, manifest: Manifest, path: str) -> None:
