@@ -43,14 +43,26 @@ def diagnose() -> dict[str, Any]:
         "problems": problems,
     }
     if ort_builds:
-        from rnnedge.runtime import available_providers, default_model_path
-        from rnnedge.runtime.session import open_session
+        from rnnedge.runtime import available_providers
 
         report["providers"] = available_providers()
-        try:
-            path = default_model_path()
-            open_session(path, device="cpu")
-            report["default_model"] = str(path)
-        except RnnedgeError as exc:
-            problems.append(f"default model: {exc}")
+        report["default_model"] = check_default_model(problems)
     return report
+
+
+def check_default_model(problems: list[str]) -> str | None:
+    """The default model's resolved path ($RNNEDGE_MODEL or the shipped one), opened once to
+    prove it loads; a failure is added to `problems`. None when it cannot be resolved."""
+    from rnnedge.runtime.catalog import resolve_model
+    from rnnedge.runtime.session import open_session
+
+    try:
+        path = resolve_model(None)
+    except RnnedgeError as exc:
+        problems.append(f"default model: {exc}")
+        return None
+    try:
+        open_session(path, device="cpu")
+    except RnnedgeError as exc:
+        problems.append(f"default model: {exc}")
+    return str(path.resolve())

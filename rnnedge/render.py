@@ -277,3 +277,24 @@ def plot_steps(steps: Any, labels: list[str], title: str, path: Any) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def models_table(models: list[Any]) -> Table:
+    """`rnnedge models`: the shipped models (catalog.ShippedModel), one row each."""
+    table = Table(title="shipped models (use a name or alias wherever a MODEL goes)")
+    # Names and aliases are what the user types: never cut them; the description wraps.
+    longest = max((len(m.name) for m in models), default=4)
+    table.add_column("name", no_wrap=True, min_width=longest)
+    table.add_column("aliases", no_wrap=True)
+    table.add_column("task", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("description")
+    for model in models:
+        table.add_row(
+            model.name,
+            ", ".join(model.aliases) or "-",
+            model.task,
+            f"{model.size_bytes / 1e6:.2f} MB",
+            escape(model.description),
+        )
+    return table

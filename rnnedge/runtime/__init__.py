@@ -2,52 +2,44 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from rnnedge.errors import ModelError
+from rnnedge.runtime.catalog import resolve_model, shipped_models
 from rnnedge.runtime.classify import Classifier
 from rnnedge.runtime.generate import Generator
 from rnnedge.runtime.sampling import SamplingConfig
 from rnnedge.runtime.session import available_providers, open_session
 
-DEFAULT_MODEL_NAME = "kjv-char-lstm.onnx"
-
 
 def default_model_path() -> Path:
-    """$RNNEDGE_MODEL, else the shipped default in the repository's models/ folder."""
-    if os.environ.get("RNNEDGE_MODEL"):
-        return Path(os.environ["RNNEDGE_MODEL"])
-    path = Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL_NAME
-    if not path.exists():
-        raise ModelError(
-            f"no model given and the shipped default {str(path)!r} is missing; "
-            "pass a MODEL path or set RNNEDGE_MODEL"
-        )
-    return path
+    """$RNNEDGE_MODEL (a path or a shipped name), else the shipped default model."""
+    return resolve_model(None)
 
 
 def load(
     path: str | Path | None = None, device: str = "auto", threads: int | None = None
 ) -> Generator | Classifier:
-    """Load a model (the shipped default when `path` is None): a Generator for language
-    models, a Classifier for classifiers, as the file's manifest says."""
-    loaded = open_session(path or default_model_path(), device=device, threads=threads)
+    """Load a model — a path, a shipped name or alias (`rnnedge models`), or None for the
+    default: a Generator for language models, a Classifier for classifiers, as the file's
+    manifest says."""
+    loaded = open_session(resolve_model(path), device=device, threads=threads)
     return Classifier(loaded) if loaded.manifest.task == "classification" else Generator(loaded)
 
 
 def load_generator(
     path: str | Path | None = None, device: str = "auto", threads: int | None = None
 ) -> Generator:
-    """A language model, or an error saying which command fits the file instead."""
-    return Generator(open_session(path or default_model_path(), device=device, threads=threads))
+    """A language model (path, shipped name or None for the default), or an error saying
+    which command fits the file instead."""
+    return Generator(open_session(resolve_model(path), device=device, threads=threads))
 
 
 def load_classifier(
-    path: str | Path, device: str = "auto", threads: int | None = None
+    path: str | Path | None, device: str = "auto", threads: int | None = None
 ) -> Classifier:
-    """A classifier, or an error saying which command fits the file instead."""
-    return Classifier(open_session(path, device=device, threads=threads))
+    """A classifier (path, or shipped name such as `langid`), or an error saying which
+    command fits the file instead."""
+    return Classifier(open_session(resolve_model(path), device=device, threads=threads))
 
 
 __all__ = [
@@ -57,4 +49,8 @@ __all__ = [
     "available_providers",
     "default_model_path",
     "load",
+    "load_classifier",
+    "load_generator",
+    "resolve_model",
+    "shipped_models",
 ]
