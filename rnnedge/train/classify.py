@@ -1,9 +1,14 @@
 """Train sequence classifiers on the shared engine: text (word or char tokens), vector
 sequences (IDX images read row by row) and the built-in binary-addition task.
+
+A resume rebuilds the model from the checkpoint and needs the same prepared examples (their
+sha256), or, with ``allow_new_data``, examples with the run's labels and vocabulary.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +26,9 @@ from rnnedge.train.loop import (
     TrainingTask,
     TrainReporter,
     prepare_runtime,
-    previous_run,
     run,
 )
+from rnnedge.train.resume import adopt_run_config, check_steps, on_new_data, previous_run
 
 
 @dataclass
@@ -178,37 +183,25 @@ class ClassifierTask(TrainingTask):
         }
 
 
-def fit_classifier(
-    config: ClassifierTrainConfig,
-    model_config: ClassifierConfig,
-    train: Examples,
-    valid: Examples,
-    describe: dict[str, Any],
-    reporter: TrainReporter | None = None,
-) -> dict[str, Any]:
-    """Train (or resume) a classifier on prepared examples."""
-    device = prepare_runtime(config)
-    resumed = previous_run(config)
-    if len(train) == 0 or len(valid) == 0:
-        raise InputError("need at least one training and one validation example")
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    task = ClassifierTask(config, model_config, train, valid, describe, generator)
-    return run(config, task, device, resumed, generator, reporter)
+def examples_sha256(sets: list[LabelledSet]) -> str:
+    """Fingerprint of prepared examples (inputs, targets, labels, vocabulary): what a text
+    file's sha256 is to the language model, so a resume can tell the data changed."""
+    digest = hashlib.sha256()
+    for examples in sets:
+        digest.update(json.dumps([examples.labels, examples.tokenizer.get("vocab")]).encode())
+        for x, t in zip(examples.inputs, examples.targets, strict=True):
+            x, t = np.ascontiguousarray(x), np.ascontiguousarray(t)
+            # dtype and shape first, so [2, 3] and [3, 2] of the same bytes differ
+            digest.update(f"{x.dtype}{x.shape}{t.dtype}{t.shape}".encode())
+            digest.update(x.tobytes())
+            digest.update(t.tobytes())
+    return digest.hexdigest()
 
 
-def fit_labelled(
-    config: ClassifierTrainConfig,
-    train: LabelledSet,
-    valid: LabelledSet,
-    data_info: dict[str, Any],
-    reporter: TrainReporter | None = None,
-) -> dict[str, Any]:
-    """Train on prepared sets; the model's input kind and sizes follow from the data."""
-    if len(train) == 0 or len(valid) == 0:
-        raise InputError("need at least one training and one validation example")
+def labelled_model_config(config: ClassifierTrainConfig, train: LabelledSet) -> ClassifierConfig:
+    """The architecture the options ask for; input kind and sizes follow from the data."""
     features = train.inputs[0].ndim == 2
-    model_config = ClassifierConfig(
+    return ClassifierConfig(
         num_classes=len(train.labels),
         input="features" if features else "tokens",
         vocab_size=0 if features else len(train.tokenizer["vocab"]),
@@ -221,22 +214,94 @@ def fit_labelled(
         dropout=config.dropout,
         pooling=config.pooling,
     )
-    describe = {
+
+
+def first_difference(ours: list[Any], theirs: list[Any]) -> str:
+    """Where two lists first differ, in words."""
+    for index, (a, b) in enumerate(zip(ours, theirs, strict=False)):
+        if a != b:
+            return f"entry {index} is {a!r}, the run's {b!r}"
+    return f"{len(ours)} entries, the run's {len(theirs)}"
+
+
+def check_resumed_data(
+    config: ClassifierTrainConfig,
+    resumed: dict[str, Any] | None,
+    model_config: ClassifierConfig,
+    describe: dict[str, Any],
+) -> bool:
+    """Whether a resume continues on new data (allowed by `config.allow_new_data`); refuses
+    data whose labels, vocabulary or shapes do not fit the run's model."""
+    if not resumed:
+        return False
+    new = on_new_data(config, resumed, describe["data"]["sha256"], "the training data")
+    pairs = (
+        ("labels", describe["labels"], resumed.get("labels")),
+        (
+            "vocabulary",
+            describe["tokenizer"].get("vocab"),
+            resumed.get("tokenizer", {}).get("vocab"),
+        ),
+    )
+    for what, ours, theirs in pairs:
+        if ours != theirs:
+            raise InputError(
+                f"the data's {what} differ from the run's in {config.out} "
+                f"({first_difference(ours or [], theirs or [])}); start a new --out for it"
+            )
+    for key, theirs in resumed["model_config"].items():
+        ours = getattr(model_config, key, None)
+        if ours != theirs:
+            raise InputError(
+                f"the data gives the model {key} {ours}, the run in {config.out} has {theirs}; "
+                "start a new --out for it"
+            )
+    return new
+
+
+def describe_labelled(
+    train: LabelledSet, valid: LabelledSet, data_info: dict[str, Any]
+) -> dict[str, Any]:
+    """What the checkpoint records about the data besides the model."""
+    return {
         "labels": train.labels,
         "tokenizer": train.tokenizer,
         "preprocessing": train.preprocessing,
         "data": {
             **data_info,
+            "sha256": examples_sha256([train, valid]),
             "train_examples": len(train),
             "valid_examples": len(valid),
             "skipped": train.skipped + valid.skipped,
         },
     }
-    return fit_classifier(
-        config,
-        model_config,
-        Examples(train.inputs, train.targets),
-        Examples(valid.inputs, valid.targets),
-        describe,
-        reporter,
-    )
+
+
+def fit_labelled(
+    config: ClassifierTrainConfig,
+    train: LabelledSet,
+    valid: LabelledSet,
+    data_info: dict[str, Any],
+    reporter: TrainReporter | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) a classifier on prepared sets.
+
+    A resume takes every option not given from the run, refuses given ones that differ
+    (except steps and the like) and rebuilds the model from the checkpoint's model_config.
+    """
+    if len(train) == 0 or len(valid) == 0:
+        raise InputError("need at least one training and one validation example")
+    resumed = previous_run(config)
+    config = adopt_run_config(config, resumed)
+    check_steps(config, resumed)
+    device = prepare_runtime(config)
+    model_config = labelled_model_config(config, train)
+    describe = describe_labelled(train, valid, data_info)
+    new_data = check_resumed_data(config, resumed, model_config, describe)
+    if resumed:
+        model_config = ClassifierConfig(**resumed["model_config"])
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    sets = Examples(train.inputs, train.targets), Examples(valid.inputs, valid.targets)
+    task = ClassifierTask(config, model_config, *sets, describe, generator)
+    return run(config, task, device, resumed, generator, reporter, new_data=new_data)

@@ -2,6 +2,8 @@
 
 Held-out evaluation reads the validation tail as contiguous streams with the state
 carried, as the runtime's ``eval`` does, so the two report the same bits per character.
+A resume rebuilds the model and vocabulary from the checkpoint and must read the same text
+(sha256), or, with ``allow_new_data``, a text that vocabulary covers (train/resume.py).
 """
 
 from __future__ import annotations
@@ -25,8 +27,14 @@ from rnnedge.train.loop import (
     TrainReporter,
     file_sha256,
     prepare_runtime,
-    previous_run,
     run,
+)
+from rnnedge.train.resume import (
+    adopt_run_config,
+    char_text,
+    check_steps,
+    on_new_data,
+    previous_run,
 )
 
 LN2 = math.log(2.0)
@@ -58,6 +66,21 @@ class LMTrainConfig(LoopConfig):
 
     def positive_fields(self) -> tuple[str, ...]:
         return (*super().positive_fields(), "hidden", "layers", "batch_size", "seq_len")
+
+    def resume_may_change(self) -> tuple[str, ...]:
+        # The path may move; the text itself is checked by its sha256.
+        return (*super().resume_may_change(), "text")
+
+    def model_config(self, vocab_size: int) -> LMConfig:
+        """The architecture these options ask for, for a new run."""
+        return LMConfig(
+            vocab_size=vocab_size,
+            cell=self.cell,
+            hidden=self.hidden,
+            layers=self.layers,
+            embed_dim=self.embed_dim,
+            dropout=self.dropout,
+        )
 
 
 @torch.no_grad()
@@ -114,6 +137,16 @@ def sample_text(
     return tokenizer.decode(out)
 
 
+@dataclass
+class TextData:
+    """The training text as the model sees it."""
+
+    tokenizer: CharTokenizer
+    split: Split  # token ids: training part and held-out tail
+    info: dict[str, Any]  # what the checkpoint and manifest record about the text
+    new: bool  # a resume that continues on another text than the run's
+
+
 class LanguageModelTask(TrainingTask):
     """Next-character prediction over one text, its tail held out."""
 
@@ -125,23 +158,15 @@ class LanguageModelTask(TrainingTask):
     def __init__(
         self,
         config: LMTrainConfig,
-        tokenizer: CharTokenizer,
-        split: Split,
-        data_info: dict[str, Any],
+        model_config: LMConfig,
+        data: TextData,
         generator: torch.Generator,
     ) -> None:
-        self.tokenizer, self.split, self.data_info = tokenizer, split, data_info
-        self.model_config = LMConfig(
-            vocab_size=len(tokenizer),
-            cell=config.cell,
-            hidden=config.hidden,
-            layers=config.layers,
-            embed_dim=config.embed_dim,
-            dropout=config.dropout,
-        )
-        self.model = LanguageModel(self.model_config)
+        self.tokenizer, self.split, self.data_info = data.tokenizer, data.split, data.info
+        self.model_config = model_config
+        self.model = LanguageModel(model_config)
         self.batcher = make_batcher(
-            config.batching, split.train, config.batch_size, config.seq_len, generator
+            config.batching, data.split.train, config.batch_size, config.seq_len, generator
         )
 
     def loss(
@@ -174,26 +199,59 @@ class LanguageModelTask(TrainingTask):
         return self.tokenizer.decode(prompt.tolist()) + text
 
 
-def fit(config: LMTrainConfig, reporter: TrainReporter | None = None) -> dict[str, Any]:
-    """Train (or resume) a language model; returns the run's summary."""
-    device = prepare_runtime(config)
-    resumed = previous_run(config)
+def run_tokenizer(
+    config: LMTrainConfig, resumed: dict[str, Any] | None, text: str, sha256: str
+) -> tuple[CharTokenizer, bool]:
+    """(vocabulary, new data?): a new run's from `text`; a resumed run's own, which must
+    cover `text` when that is new data (else its characters would silently be dropped)."""
+    if not resumed:
+        return CharTokenizer.from_text(text), False
+    tokenizer = CharTokenizer.from_dict(resumed["tokenizer"])
+    new = on_new_data(config, resumed, sha256, f"--text {config.text}")
+    missing = sorted(set(text) - set(tokenizer.vocab)) if new else []
+    if missing:
+        raise InputError(
+            f"--text {config.text} has {len(missing)} character(s) the run's vocabulary lacks, "
+            f"e.g. {char_text(missing[0])}; --allow-new-data needs text the vocabulary covers: "
+            "start a new --out for this text"
+        )
+    return tokenizer, new
+
+
+def read_training_text(config: LMTrainConfig, resumed: dict[str, Any] | None) -> TextData:
+    """Read, check against the resumed run, encode and split the training text."""
     text = read_text(config.text, "training text")
-    tokenizer = (
-        CharTokenizer.from_dict(resumed["tokenizer"]) if resumed else CharTokenizer.from_text(text)
-    )
+    sha256 = file_sha256(config.text)
+    tokenizer, new = run_tokenizer(config, resumed, text, sha256)
     ids = tokenizer.with_policy("skip").encode(text)
     split = split_tail(ids, config.valid_fraction)
     require_length(split.valid, 2, "validation text", "give more text or a larger --valid-fraction")
-    data_info = {
+    info = {
         "path": str(config.text),
-        "sha256": file_sha256(config.text),
+        "sha256": sha256,
         "chars": len(ids),
         "train_chars": len(split.train),
         "valid_chars": len(split.valid),
         "valid_fraction": config.valid_fraction,
     }
+    return TextData(tokenizer, split, info, new)
+
+
+def fit(config: LMTrainConfig, reporter: TrainReporter | None = None) -> dict[str, Any]:
+    """Train (or resume) a language model; returns the run's summary.
+
+    A resume takes every option not given from the run, refuses given ones that differ
+    (except steps and the like) and rebuilds the model from the checkpoint's model_config.
+    """
+    resumed = previous_run(config)
+    config = adopt_run_config(config, resumed)
+    check_steps(config, resumed)
+    device = prepare_runtime(config)
+    data = read_training_text(config, resumed)
+    model_config = (
+        LMConfig(**resumed["model_config"]) if resumed else config.model_config(len(data.tokenizer))
+    )
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    task = LanguageModelTask(config, tokenizer, split, data_info, generator)
-    return run(config, task, device, resumed, generator, reporter)
+    task = LanguageModelTask(config, model_config, data, generator)
+    return run(config, task, device, resumed, generator, reporter, new_data=data.new)

@@ -2,10 +2,11 @@
 metrics, atomic checkpoints and exact resume.
 
 A trainer supplies a ``TrainingTask`` (model, batches, loss, evaluation, what to store);
-the engine runs the steps. Everything a run needs to continue after a kill lives in
-``last.pt``: weights, optimizer and schedule, step, RNG states, the batcher's position
-and any carried recurrent state, so a resumed run ends with the same weights as an
-unbroken one.
+the ``Engine`` runs the steps: ``restore`` → ``train_step`` … ``evaluate`` (keeps best.pt)
+… ``checkpoint``. Everything a run needs to continue after a kill lives in ``last.pt``:
+weights, optimizer and schedule, step, RNG states (CPU, batches, CUDA), the batcher's
+position and any carried recurrent state, so a resumed run ends with the same weights as an
+unbroken one. What a resume may change is decided in train/resume.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,13 @@ import torch
 from torch import nn
 
 from rnnedge.errors import InputError
-from rnnedge.train.checkpoint import load_checkpoint, save_checkpoint
+from rnnedge.train.checkpoint import save_checkpoint
+from rnnedge.train.resume import (
+    NOT_STORED,
+    restore_rng_states,
+    rng_states,
+    set_aside_best,
+)
 
 # Fault injection for the resume test: SIGKILL this process right after the given step.
 KILL_AT_STEP_ENV = "RNNEDGE_FAULT_KILL_AT_STEP"
@@ -52,6 +59,11 @@ class LoopConfig:
     device: str = "auto"
     threads: int = 0
     resume: bool = False
+    # With resume: continue on a data file other than the run's, if its vocabulary covers it.
+    allow_new_data: bool = False
+    # The options the user typed (the CLI knows); None: those that differ from the default.
+    # On resume every option not given is the run's own (train/resume.py).
+    given: tuple[str, ...] | None = None
 
     def check(self) -> None:
         """Refuse impossible settings before any work starts."""
@@ -72,6 +84,15 @@ class LoopConfig:
 
     def positive_fields(self) -> tuple[str, ...]:
         return ("steps", "eval_every", "checkpoint_every")
+
+    def resume_may_change(self) -> tuple[str, ...]:
+        """Options a resume may set to another value than the run's: how long, how often
+        and how precisely to train, not what is trained (device and threads are always free)."""
+        return ("steps", "eval_every", "checkpoint_every", "sample_every", "precision")
+
+    def stored(self) -> dict[str, Any]:
+        """The options a checkpoint records (not the ones that only steer one invocation)."""
+        return {k: v for k, v in asdict(self).items() if k not in NOT_STORED}
 
 
 class TrainReporter:
@@ -114,9 +135,6 @@ class TrainingTask:
     def sample(self, step: int) -> str | None:
         return None
 
-    def load_description(self, payload: dict[str, Any]) -> None:
-        """Hook for tasks that must check a resumed run matches the current data."""
-
 
 def choose_device(name: str) -> torch.device:
     if name == "auto":
@@ -136,6 +154,7 @@ def detach_state(state: State | None) -> State | None:
 
 
 def build_optimizer(config: LoopConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer `config.optimizer` names, over all of the model's parameters."""
     params = model.parameters()
     if config.optimizer == "sgd":
         return torch.optim.SGD(
@@ -182,25 +201,206 @@ class MetricsLog:
             handle.write(json.dumps(record) + "\n")
 
 
-def previous_run(config: LoopConfig) -> dict[str, Any] | None:
-    """The checkpoint to resume from, or None; refuses to overwrite a run silently."""
-    last_path = Path(config.out) / "last.pt"
-    if config.resume and last_path.exists():
-        return load_checkpoint(last_path)
-    if last_path.exists():
-        raise InputError(
-            f"{config.out!r} already holds a run; pass --resume to continue it "
-            "or choose another --out"
-        )
-    return None
-
-
 def prepare_runtime(config: LoopConfig) -> torch.device:
     """Threads and device, before any tensor is made."""
     config.check()
     if config.threads:
         torch.set_num_threads(config.threads)
     return choose_device(config.device)
+
+
+def require_precision(precision: str, model: nn.Module, device: torch.device) -> None:
+    """Refuse ``--precision bf16`` where torch cannot run the model's recurrent cells in it.
+
+    On a CPU without bf16 support (e.g. AVX2 only) oneDNN has no bf16 LSTM kernel and the
+    first step dies in a traceback. A tiny copy of each cell under autocast finds out first;
+    fork_rng keeps the probe's weight init from shifting the seeded run.
+    """
+    if precision != "bf16":
+        return
+    cells = sorted({type(m) for m in model.modules() if isinstance(m, nn.RNNBase)}, key=str)
+    for cell in cells:
+        with torch.random.fork_rng(devices=[]):
+            probe = cell(4, 4, batch_first=True).to(device)
+            try:
+                with torch.autocast(device.type, dtype=torch.bfloat16):
+                    outputs, _ = probe(torch.zeros(1, 2, 4, device=device))  # [1, 2, 4]
+                outputs.float().sum().backward()
+            except RuntimeError as exc:
+                reason = str(exc).strip().splitlines()[0].split(". ")[0].rstrip(".")
+                raise InputError(
+                    f"--precision bf16 does not work here: torch cannot run {cell.__name__} "
+                    f"cells in bfloat16 on this {device.type} ({reason}); use --precision fp32"
+                ) from None
+
+
+@dataclass
+class Progress:
+    """Where the run stands; last.pt stores it, so a resume continues exactly here."""
+
+    step: int = 0
+    best: float = math.inf  # best held-out score so far, signed so that lower is better
+    valid: dict[str, float] = field(default_factory=dict)  # the latest evaluation
+    carried: State | None = None  # recurrent state carried into the next batch
+    seconds_before: float = 0.0  # training time of earlier invocations of this run
+
+
+class Throughput:
+    """Items per second over a window of about five seconds, for the progress display."""
+
+    def __init__(self) -> None:
+        self.tick, self.items = time.perf_counter(), 0
+
+    def add(self, items: int) -> float:
+        """Count a batch's items; the current rate."""
+        self.items += items
+        now = time.perf_counter()
+        rate = self.items / max(now - self.tick, 1e-9)
+        if now - self.tick > 5.0:
+            self.tick, self.items = now, 0
+        return rate
+
+
+class Engine:
+    """One invocation of a run: model, optimizer, schedule and the run's progress."""
+
+    def __init__(
+        self,
+        config: LoopConfig,
+        task: TrainingTask,
+        device: torch.device,
+        generator: torch.Generator,
+        reporter: TrainReporter,
+    ) -> None:
+        self.config, self.task, self.device = config, task, device
+        self.generator, self.reporter = generator, reporter
+        self.out = Path(config.out)
+        self.model = task.model.to(device)
+        self.optimizer = build_optimizer(config, self.model)
+        self.schedule = build_schedule(config, self.optimizer)
+        self.best_key = f"best_valid_{task.best_metric}"
+        self.sign = -1.0 if task.higher_is_better else 1.0  # compare as "lower is better"
+        self.progress = Progress()
+        self.began = time.perf_counter()
+
+    def restore(self, resumed: dict[str, Any], new_data: bool) -> None:
+        """Continue from `resumed` (a last.pt payload).
+
+        On new data the best restarts and the batches start afresh: the run's best score and
+        batch position belong to the old data, so they mean nothing for the new data.
+        """
+        self.model.load_state_dict(resumed["model"])
+        self.optimizer.load_state_dict(resumed["optimizer"])
+        self.schedule.load_state_dict(resumed["schedule"])
+        restore_rng_states(resumed["rng"], self.generator)
+        self.progress = Progress(
+            step=int(resumed["step"]),
+            best=self.sign * float(resumed[self.best_key]),
+            valid=dict(resumed["valid"]),
+            seconds_before=float(resumed["train_seconds"]),
+        )
+        if new_data:
+            self.progress.best, self.progress.valid = math.inf, {}
+            set_aside_best(self.out, self.progress.step)
+            return
+        self.task.batcher.load_state_dict(resumed["batcher"])
+        carried = tuple(s.to(self.device) for s in resumed["carried_state"])
+        self.progress.carried = carried or None
+
+    def seconds(self) -> float:
+        return self.progress.seconds_before + time.perf_counter() - self.began
+
+    def train_step(self) -> tuple[float, int]:
+        """One optimizer step on the next batch: (loss, items in the batch)."""
+        batch = self.task.batcher.next_batch()
+        bf16 = self.config.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            # loss: scalar; new_state: None, or per state kind [layers, B, H] to carry on
+            loss, new_state, items = self.task.loss(batch, self.progress.carried, self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
+        self.optimizer.step()
+        self.schedule.step()
+        self.progress.carried = detach_state(new_state)
+        return loss.item(), items
+
+    def evaluate(self, loss: float, log: MetricsLog) -> None:
+        """Score the held-out data, log it, and keep best.pt if the score is the best yet."""
+        self.model.eval()
+        valid = self.task.evaluate(self.device)
+        self.model.train()
+        self.progress.valid = valid
+        log.append(
+            {
+                "step": self.progress.step,
+                "train_loss": loss,
+                "lr": self.schedule.get_last_lr()[0],
+                "seconds": round(self.seconds(), 2),
+                **{f"valid_{k}": v for k, v in valid.items()},
+            }
+        )
+        score = self.sign * valid[self.task.best_metric]
+        is_best = score < self.progress.best
+        if is_best:
+            self.progress.best = score
+            self.checkpoint("best.pt")
+        self.reporter.evaluated(self.progress.step, valid, is_best)
+
+    def sample(self) -> None:
+        """A preview continuation for the progress display (tasks that have one)."""
+        text = self.task.sample(self.progress.step)
+        if text is not None:
+            self.reporter.sample(self.progress.step, text)
+
+    def checkpoint(self, name: str) -> None:
+        """Write everything a resume (last.pt) or an export (best.pt) needs, atomically."""
+        progress = self.progress
+        payload = {
+            **self.task.describe(),
+            "task": self.task.name,
+            "train_config": self.config.stored(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "step": progress.step,
+            self.best_key: self.sign * progress.best,
+            "valid": progress.valid,
+            "rng": rng_states(self.generator),
+            "batcher": self.task.batcher.state_dict(),
+            "carried_state": [s.cpu() for s in progress.carried] if progress.carried else [],
+            "train_seconds": self.seconds(),
+            "torch_version": str(torch.__version__),
+        }
+        save_checkpoint(self.out / name, payload)
+
+    def train(self, log: MetricsLog) -> None:
+        """Steps up to `config.steps`, evaluating, sampling and checkpointing on schedule."""
+        config, kill_at = self.config, int(os.environ.get(KILL_AT_STEP_ENV, "0"))
+        self.began, throughput = time.perf_counter(), Throughput()
+        self.model.train()
+        for step in range(self.progress.step + 1, config.steps + 1):
+            loss, items = self.train_step()
+            self.progress.step = step
+            self.reporter.step(step, loss, throughput.add(items))
+            if step == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if step % config.eval_every == 0 or step == config.steps:
+                self.evaluate(loss, log)
+            if config.sample_every and step % config.sample_every == 0:
+                self.sample()
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                self.checkpoint("last.pt")
+
+    def summary(self) -> dict[str, Any]:
+        """What the run reached: final step, best and latest held-out scores, time, folder."""
+        return {
+            "step": self.config.steps,
+            self.best_key: self.sign * self.progress.best,
+            "valid": self.progress.valid,
+            "train_seconds": round(self.seconds(), 1),
+            "out": str(self.out),
+        }
 
 
 def run(
@@ -210,113 +410,21 @@ def run(
     resumed: dict[str, Any] | None,
     generator: torch.Generator,
     reporter: TrainReporter | None = None,
+    new_data: bool = False,
 ) -> dict[str, Any]:
-    """Train `task.model` for `config.steps` steps (from the resumed step, if any)."""
-    reporter = reporter or TrainReporter()
-    out = Path(config.out)
-    model = task.model.to(device)
-    optimizer = build_optimizer(config, model)
-    schedule = build_schedule(config, optimizer)
-    best_key = f"best_valid_{task.best_metric}"
-    sign = -1.0 if task.higher_is_better else 1.0  # compare as "lower is better"
-    start_step, best, carried = 0, math.inf, None
-    last_valid: dict[str, float] = {}
-    elapsed_before = 0.0
+    """Train `task.model` for `config.steps` steps (from the resumed step, if any).
+
+    `new_data`: the resume continues on other data than the run's (see train/resume.py).
+    """
+    engine = Engine(config, task, device, generator, reporter or TrainReporter())
     if resumed:
-        model.load_state_dict(resumed["model"])
-        optimizer.load_state_dict(resumed["optimizer"])
-        schedule.load_state_dict(resumed["schedule"])
-        generator.set_state(resumed["rng"]["batches"])
-        torch.set_rng_state(resumed["rng"]["torch"])
-        task.batcher.load_state_dict(resumed["batcher"])
-        carried = tuple(s.to(device) for s in resumed["carried_state"]) or None
-        start_step, best = int(resumed["step"]), sign * float(resumed[best_key])
-        last_valid, elapsed_before = dict(resumed["valid"]), float(resumed["train_seconds"])
-    log = MetricsLog(out / "metrics.jsonl", start_step if resumed else None)
-    reporter.start(
-        config.steps,
-        start_step,
-        {
-            "device": str(device),
-            "params": sum(p.numel() for p in model.parameters()),
-            **task.info(),
-        },
-    )
-    began = time.perf_counter()
-    kill_at = int(os.environ.get(KILL_AT_STEP_ENV, "0"))
-
-    def seconds() -> float:
-        return elapsed_before + time.perf_counter() - began
-
-    def payload(step: int) -> dict[str, Any]:
-        return {
-            **task.describe(),
-            "task": task.name,
-            "train_config": asdict(config),
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(),
-            "step": step,
-            best_key: sign * best,
-            "valid": last_valid,
-            "rng": {"torch": torch.get_rng_state(), "batches": generator.get_state()},
-            "batcher": task.batcher.state_dict(),
-            "carried_state": [s.cpu() for s in carried] if carried else [],
-            "train_seconds": seconds(),
-            "torch_version": str(torch.__version__),
-        }
-
-    model.train()
-    tick, items_since = time.perf_counter(), 0
-    for step in range(start_step + 1, config.steps + 1):
-        batch = task.batcher.next_batch()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-            loss, new_state, items = task.loss(batch, carried, device)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-        optimizer.step()
-        schedule.step()
-        carried = detach_state(new_state)
-        items_since += items
-        now = time.perf_counter()
-        reporter.step(step, loss.item(), items_since / max(now - tick, 1e-9))
-        if now - tick > 5.0:
-            tick, items_since = now, 0
-        if step == kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-        if step % config.eval_every == 0 or step == config.steps:
-            model.eval()
-            last_valid = task.evaluate(device)
-            model.train()
-            is_best = sign * last_valid[task.best_metric] < best
-            log.append(
-                {
-                    "step": step,
-                    "train_loss": loss.item(),
-                    "lr": schedule.get_last_lr()[0],
-                    "seconds": round(seconds(), 2),
-                    **{f"valid_{k}": v for k, v in last_valid.items()},
-                }
-            )
-            if is_best:
-                best = sign * last_valid[task.best_metric]
-                save_checkpoint(out / "best.pt", payload(step))
-            reporter.evaluated(step, last_valid, is_best)
-        if config.sample_every and step % config.sample_every == 0:
-            text = task.sample(step)
-            if text is not None:
-                reporter.sample(step, text)
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            save_checkpoint(out / "last.pt", payload(step))
-
-    summary = {
-        "step": config.steps,
-        best_key: sign * best,
-        "valid": last_valid,
-        "train_seconds": round(seconds(), 1),
-        "out": str(out),
-    }
-    reporter.end(summary)
+        engine.restore(resumed, new_data)
+    require_precision(config.precision, engine.model, device)
+    log = MetricsLog(engine.out / "metrics.jsonl", engine.progress.step if resumed else None)
+    params = sum(p.numel() for p in engine.model.parameters())
+    info = {"device": str(device), "params": params, **task.info()}
+    engine.reporter.start(config.steps, engine.progress.step, info)
+    engine.train(log)
+    summary = engine.summary()
+    engine.reporter.end(summary)
     return summary
