@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
 def load(
     path: str | None = None, device: str = "auto", threads: int | None = None
 ) -> Generator | Classifier:
-    """Load an rnnedge ONNX model (the shipped default when `path` is None)."""
+    """Load an rnnedge ONNX model: a file path, a shipped model's name or alias (e.g.
+    "langid"; `rnnedge models` lists them), or None for $RNNEDGE_MODEL / the default."""
     from rnnedge.runtime import load as runtime_load
 
     return runtime_load(path, device=device, threads=threads)
