@@ -138,20 +138,8 @@ CLASSIFY_BATCHES = (1, 64)
 
 
 def classifier_inputs(classifier: Classifier, count: int, steps: int = 60) -> list[Any]:
-    """`count` random inputs of `steps` steps in the model's own input kind: texts of its
-    own characters or words, [steps, dim] feature rows, or 'a+b' sums (seeded)."""
-    rng = np.random.default_rng(0)
-    kind = classifier.preprocessing.get("kind")
-    if kind == "binary-addition":
-        top = 2 ** (classifier.preprocessing["bits"] - 1)
-        return [f"{a}+{b}" for a, b in rng.integers(0, top, (count, 2)).tolist()]
-    if classifier.tokenizer is None:
-        dim = int(classifier.manifest.inputs[0].shape[-1])
-        rows = int(classifier.preprocessing.get("rows", steps))
-        return [rng.random((rows, dim), dtype=np.float32) for _ in range(count)]
-    vocab = [t for t in classifier.tokenizer.vocab if not (t.startswith("<") and t.endswith(">"))]
-    separator = " " if classifier.manifest.tokenizer.get("kind") == "word" else ""
-    return [separator.join(rng.choice(vocab, steps)) for _ in range(count)]
+    """`count` random inputs of `steps` steps in the model's own input kind (seeded)."""
+    return classifier.inputs.random_inputs(count, steps, np.random.default_rng(0))
 
 
 def bench_classifier(
@@ -206,3 +194,17 @@ def cold_start(model: str | Path | None, runs: int = 5) -> dict[str, Any]:
         "walls_s": walls,
         "peak_rss_mb": float(np.median(peaks)),
     }
+
+
+def bench_model(
+    runtime: Generator | Classifier, model: str | Path | None, steps: int = 200, cold: bool = True
+) -> dict[str, Any]:
+    """What `rnnedge bench` reports for any model: classifiers' sequences/s; language models'
+    step latency, streams, generation and (with `cold`) fresh-process start-up."""
+    if runtime.task == "classification":
+        report: dict[str, Any] = {"classify": bench_classifier(runtime)}
+    else:
+        report = bench_generator(runtime, steps=steps)
+        report["cold_start"] = cold_start(model) if cold else None
+    report["provider"] = runtime.provider
+    return report

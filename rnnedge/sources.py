@@ -21,9 +21,9 @@ from rnnedge.datasets import (
     load_table,
 )
 from rnnedge.errors import InputError
-from rnnedge.tokenizer import CharTokenizer, WordTokenizer
+from rnnedge.tokenizer import PAD_CHAR, CharTokenizer, WordTokenizer
 
-PAD_CHAR, UNK_CHAR = "\x00", "\ufffd"
+UNK_CHAR = "\ufffd"
 
 
 @dataclass
@@ -234,3 +234,44 @@ def evaluation_items(
         model_labels,
     )
     return examples.texts, [np.int64(t) for t in examples.labels]
+
+
+def evaluate_model(
+    runtime: Any, *, text: Path | None = None, tail: float = 1.0, **sources: Any
+) -> dict[str, Any]:
+    """`rnnedge eval`: bits/char of a language model on `text` (its last `tail` fraction), or
+    a classifier's metrics on one labelled source (see `evaluation_items`)."""
+    if runtime.task == "language-model":
+        return evaluate_text(runtime, text, tail)
+    from rnnedge.runtime.classify import evaluate_classifier
+
+    items, targets = evaluation_items(runtime.labels, runtime.preprocessing, **sources)
+    return evaluate_classifier(runtime, items, targets)
+
+
+def evaluate_text(generator: Any, text: Path | None, tail: float) -> dict[str, Any]:
+    """Bits/char of the last `tail` fraction of the file `text`."""
+    from rnnedge.textio import heldout_tail, read_text
+
+    if text is None:
+        raise InputError("--text FILE is required: the text to score")
+    if not 0.0 < tail <= 1.0:
+        raise InputError(f"--tail must be in (0, 1], got {tail}")
+    metrics = generator.evaluate(heldout_tail(read_text(text), tail))
+    return {"text": str(text), "tail": tail, **metrics}
+
+
+def idx_labels_beside(images: Path) -> Path:
+    """t10k-images-idx3-ubyte[.gz] → t10k-labels-idx1-ubyte[.gz] in the same folder."""
+    if "images-idx3" not in images.name:
+        raise InputError(
+            f"{images} is not an IDX images file: this model reads images, so --heldout "
+            "must be one (e.g. t10k-images-idx3-ubyte.gz) with its labels file beside it"
+        )
+    labels = images.with_name(images.name.replace("images-idx3", "labels-idx1"))
+    if not labels.is_file():
+        raise InputError(
+            f"no IDX labels file beside {images} (expected {labels.name}); "
+            "keep the labels file next to the images"
+        )
+    return labels

@@ -1,10 +1,15 @@
-"""Reading user text files with errors a user can act on (no torch, used by train and eval)."""
+"""Reading user text files with errors a user can act on, and the held-out tail every stage
+shares (no torch: used by train, export and eval)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from rnnedge.errors import InputError
+
+T = TypeVar("T", bound=Sequence)
 
 
 def read_text(path: str | Path, what: str = "text file") -> str:
@@ -25,3 +30,14 @@ def read_text(path: str | Path, what: str = "text file") -> str:
     if not text:
         raise InputError(f"{what} {str(path)!r} is empty")
     return text
+
+
+def tail_start(length: int, fraction: float) -> int:
+    """Where the held-out last `fraction` of `length` items begins. Training, export and
+    `eval --tail` all cut here, so they score exactly the same characters."""
+    return round(length * (1.0 - fraction))
+
+
+def heldout_tail(items: T, fraction: float) -> T:
+    """The last `fraction` of `items` (text or ids): the part training never saw."""
+    return items[tail_start(len(items), fraction) :]

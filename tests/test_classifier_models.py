@@ -25,8 +25,8 @@ from helpers import invoke, succeeded, write_idx
 from rnnedge.exporter import export_checkpoint
 from rnnedge.exporter.classifier import load_classifier as load_torch_classifier
 from rnnedge.runtime import Classifier, load, load_classifier
-from rnnedge.runtime.classify import encode_addition
 from rnnedge.sources import LabelledSet
+from rnnedge.tasks import encode_addition
 from rnnedge.tokenizer import WordTokenizer
 from rnnedge.train.checkpoint import load_checkpoint
 from rnnedge.train.classify import ClassifierTrainConfig, fit_labelled

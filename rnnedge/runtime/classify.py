@@ -1,8 +1,8 @@
 """Classification with onnxruntime: batches of inputs → labels with probabilities, and
 step-by-step predictions as data arrives (streaming graphs).
 
-Inputs are texts (tokenized as the manifest says), vectors per step (e.g. image rows), or
-for the binary-addition model a string ``"a+b"``.
+How an input becomes the graph's array is its input kind's job (`rnnedge.tasks`): texts,
+vectors per step (e.g. image rows), or for the binary-addition model a string ``"a+b"``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from rnnedge.contract import LENGTHS, LOGITS
 from rnnedge.errors import InputError
 from rnnedge.runtime.graph import StatefulGraph
 from rnnedge.runtime.session import LoadedSession
+from rnnedge.runtime.stream import ModelStream
+from rnnedge.tasks import input_kind
 from rnnedge.tokenizer import tokenizer_from_dict
 
 # Inputs per graph call: per-step matrices of a few dozen rows stay in L1/L2 cache; larger
@@ -60,7 +62,8 @@ class Classifier(StatefulGraph):
         self.preprocessing = dict(loaded.manifest.preprocessing)
         tokenizer = loaded.manifest.tokenizer
         self.tokenizer = tokenizer_from_dict(tokenizer) if tokenizer.get("vocab") else None
-        self.streams = bool(self._state_specs)
+        dim = loaded.manifest.inputs[0].shape[-1] if self.tokenizer is None else None
+        self.inputs = input_kind(self.preprocessing, self.tokenizer, dim)
         self.per_step = loaded.manifest.architecture.get("pooling") == "per-step"
 
     def run_lengths(self, inputs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -69,37 +72,7 @@ class Classifier(StatefulGraph):
 
     def encode(self, item: Any) -> np.ndarray:
         """One input as the graph's per-example array: ids [T] or features [T, D]."""
-        return self.encode_all([item])[0]
-
-    def encode_all(self, items: Sequence[Any]) -> list[np.ndarray]:
-        """Each input as the graph's per-example array; texts are tokenized together."""
-        if self.tokenizer is None or self.preprocessing.get("kind") == "binary-addition":
-            return [self.encode_values(item) for item in items]
-        if not all(isinstance(item, str) for item in items):
-            raise InputError("this model classifies text; pass strings")
-        limit = self.preprocessing.get("max_len") or None
-        encoded = [ids[:limit] for ids in self.tokenizer.encode_batch(list(items))]
-        for item, ids in zip(items, encoded, strict=True):
-            if ids.size == 0:
-                raise InputError(f"input {item[:40]!r} has no token this model knows")
-        return encoded
-
-    def encode_values(self, item: Any) -> np.ndarray:
-        """A non-text input: an addition 'a+b' as bits, or feature vectors [T, D]."""
-        if self.preprocessing.get("kind") == "binary-addition":
-            return encode_addition(item, self.preprocessing["bits"])
-        expected = self.manifest.inputs[0].shape[-1]
-        try:
-            features = np.asarray(item, dtype=np.float32)
-        except (ValueError, TypeError):
-            raise InputError(
-                f"this model reads [steps, {expected}] feature vectors (e.g. --images), not text"
-            ) from None
-        if features.ndim != 2 or features.shape[1] != expected:
-            raise InputError(
-                f"each input must be [steps, {expected}] features; got shape {list(features.shape)}"
-            )
-        return features
+        return self.inputs.encode_all([item])[0]
 
     def logits(self, items: Sequence[Any]) -> list[np.ndarray]:
         """Per input: logits [C] (pooled) or [T, C] (per-step), in input order.
@@ -110,7 +83,7 @@ class Classifier(StatefulGraph):
         of its chunk: step graphs see no step after a row's end, lengths graphs stop each
         row's backward direction at its real end (checked at export).
         """
-        encoded = self.encode_all(items)
+        encoded = self.inputs.encode_all(list(items))
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         answers: list[np.ndarray] = [np.empty(0)] * len(encoded)
         for start in range(0, len(order), self.batch_size):
@@ -148,57 +121,63 @@ class Classifier(StatefulGraph):
         if self.per_step:
             return [self.sequence_prediction(softmax(logits)) for logits in self.logits(items)]
         probs = softmax(np.stack(self.logits(items)))  # [N, C], one softmax for all inputs
-        order = np.argsort(-probs, axis=-1, kind="stable")[:, : max(1, top)]  # [N, top]
-        ranked = np.take_along_axis(probs, order, axis=-1).tolist()
-        predictions = []
-        for row, (classes, chances) in enumerate(zip(order.tolist(), ranked, strict=True)):
-            pairs = [(self.labels[c], p) for c, p in zip(classes, chances, strict=True)]
-            predictions.append(Prediction(pairs[0][0], pairs[0][1], pairs, probs[row]))
-        return predictions
+        return [ranked_prediction(row, self.labels, top) for row in probs]
 
     def sequence_prediction(self, probs: np.ndarray) -> Prediction:
         """A per-step model's answer from its probabilities [T, C]."""
-        bits = probs.argmax(-1)
-        extra: dict[str, Any] = {"steps": [self.labels[b] for b in bits]}
-        label = " ".join(extra["steps"])
-        if self.preprocessing.get("kind") == "binary-addition":
-            extra["sum"] = int((bits.astype(np.int64) << np.arange(bits.size)).sum())
-            label = str(extra["sum"])
+        label, extra = self.inputs.decode_steps(probs.argmax(-1), self.labels)
         # A per-step answer is as sure as its least sure step.
         return Prediction(label, float(probs.max(-1).min()), [], probs, extra)
 
     def step_pieces(self, item: Any) -> list[str] | None:
         """What each step reads, as text (a character or a word); None for non-text inputs."""
-        if self.tokenizer is None or self.preprocessing.get("kind") == "binary-addition":
-            return None
-        return [self.tokenizer.decode([token]) for token in self.encode(item).tolist()]
+        return self.inputs.pieces(item)
+
+    def open_stream(self) -> ClassifierStream:
+        """A new stream: push text or feature rows as they arrive, read the prediction."""
+        return ClassifierStream(self)
+
+    def stream_probabilities(self, item: Any) -> np.ndarray:
+        """Probabilities [T, C] after each step of one input (one graph call)."""
+        live = self.open_stream()
+        return softmax(live.push_encoded(self.encode(item)))
 
     def stream(self, item: Any) -> Iterator[np.ndarray]:
-        """Probabilities [C] after each step, one graph call per step (streaming graphs)."""
-        if not self.streams:
-            raise InputError(
-                "this model is bidirectional (or pools over the whole input) and "
-                "cannot classify step by step; use classify()"
-            )
-        encoded = self.encode(item)
-        state = self.initial_state(1)
-        for step in range(len(encoded)):
-            logits, state = self.run(encoded[None, step : step + 1], state)
-            yield softmax(logits[0, 0])
+        """Probabilities [C] after each step, pushed one step at a time as data would arrive."""
+        live = self.open_stream()
+        for step in self.encode(item):
+            yield softmax(live.push_encoded(step[None])[-1])
 
 
-def encode_addition(item: Any, bits: int) -> np.ndarray:
-    """'a+b' → features [bits + 1, 2] of their bits, LSB first."""
-    try:
-        a, b = (int(part) for part in str(item).replace(" ", "").split("+"))
-    except ValueError:
-        raise InputError(f"{item!r} is not of the form a+b (two non-negative integers)") from None
-    if not (0 <= a < 2**bits and 0 <= b < 2**bits):
-        raise InputError(
-            f"{item!r}: both numbers must be in 0..{2**bits - 1} for this {bits}-bit model"
-        )
-    steps = np.arange(bits + 1)
-    return np.stack([(a >> steps) & 1, (b >> steps) & 1], axis=-1).astype(np.float32)
+class ClassifierStream(ModelStream):
+    """A classifier's stream: push parts of an input as they arrive; read the prediction."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        super().__init__(classifier)
+        self.classifier = classifier
+
+    def push(self, item: Any) -> np.ndarray:
+        """Feed the next part of the input (text, or feature rows [T, D]); probabilities
+        [T, C] after each of its steps."""
+        return softmax(self.push_encoded(self.classifier.inputs.encode_chunk(item)))
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Probabilities [C] after the last step pushed."""
+        if self.logits is None:
+            raise InputError("nothing pushed yet: push some input first")
+        return softmax(self.logits)
+
+    def prediction(self, top: int = 1) -> Prediction:
+        """The current best label (and the `top` most likely) after the last step."""
+        return ranked_prediction(self.probabilities, self.classifier.labels, top)
+
+
+def ranked_prediction(probs: np.ndarray, labels: list[str], top: int) -> Prediction:
+    """Prediction from probabilities [C]: the `top` labels, most likely first (stable)."""
+    order = np.argsort(-probs, kind="stable")[: max(1, top)]
+    pairs = [(labels[c], float(probs[c])) for c in order.tolist()]
+    return Prediction(pairs[0][0], pairs[0][1], pairs, probs)
 
 
 def evaluate_classifier(

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnedge.errors import InputError
-from rnnedge.runtime.graph import BoundSteps, State, StatefulGraph
+from rnnedge.runtime.graph import StatefulGraph
 from rnnedge.runtime.prng import PortableRng
 from rnnedge.runtime.sampling import SamplingConfig, sample_token
 from rnnedge.runtime.session import LoadedSession
+from rnnedge.runtime.stream import ModelStream
 from rnnedge.tokenizer import CharTokenizer
 
 
@@ -54,7 +55,7 @@ class StopMatcher:
 
 
 @dataclass
-class Stream:
+class Generation:
     """One generation's own settings and progress: sampling, RNG, stop strings, budget."""
 
     sampling: SamplingConfig
@@ -116,7 +117,24 @@ class Generator(StatefulGraph):
             ids = self.tokenizer.encode("\n")
         return ids
 
-    def start_stream(
+    def sampling_config(
+        self,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+    ) -> SamplingConfig:
+        """The model's sampling defaults (its manifest), each overridden where given."""
+        given = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
+        defaults = {k: v for k, v in self.manifest.sampling.items() if k in given}
+        config = SamplingConfig(**{**defaults, **{k: v for k, v in given.items() if v is not None}})
+        config.check()
+        return config
+
+    def open_stream(self) -> TextStream:
+        """A new stream over this model: push text or tokens, sample, save, restore."""
+        return TextStream(self)
+
+    def start_generation(
         self,
         prompt: str,
         max_new_tokens: int = 200,
@@ -124,23 +142,23 @@ class Generator(StatefulGraph):
         seed: int | None = None,
         stop: tuple[str, ...] = (),
         unknown: str | None = None,
-    ) -> tuple[Stream, State]:
-        """Prefill `prompt` in one call; the stream holds its own sampling, RNG and stops."""
-        sampling = sampling or SamplingConfig(**self.manifest.sampling)
+    ) -> tuple[Generation, TextStream]:
+        """Prefill `prompt` in one call; the generation holds its sampling, RNG and stops."""
+        sampling = sampling or self.sampling_config()
         sampling.check()
         if max_new_tokens < 0:
             raise InputError(f"--max-new-tokens must be >= 0, got {max_new_tokens}")
-        ids = self.encode_prompt(prompt, unknown)
-        logits, state = self.run(ids[None, :], self.initial_state(1))  # prefill: [1, T, V]
-        stream = Stream(
+        live = self.open_stream()
+        live.push_encoded(self.encode_prompt(prompt, unknown))  # prefill: one call
+        generation = Generation(
             sampling,
             PortableRng(seed),
             StopMatcher(tuple(stop)),
             max_new_tokens,
             self.tokenizer.vocab,
-            logits[0, -1],
+            live.logits,
         )
-        return stream, state
+        return generation, live
 
     def generate(
         self,
@@ -155,18 +173,19 @@ class Generator(StatefulGraph):
 
         Checks and the prefill run now, so bad input fails before any text is emitted.
         """
-        stream, state = self.start_stream(prompt, max_new_tokens, sampling, seed, stop, unknown)
-        return self._pieces(stream, state)
+        generation, live = self.start_generation(
+            prompt, max_new_tokens, sampling, seed, stop, unknown
+        )
+        return self._pieces(generation, live)
 
-    def _pieces(self, stream: Stream, state: State) -> Iterator[str]:
-        steps = BoundSteps(self, state, self.vocab_size)
-        while not stream.done:
-            token, text = stream.advance()
+    def _pieces(self, generation: Generation, live: TextStream) -> Iterator[str]:
+        while not generation.done:
+            token, text = generation.advance()
             if text:
                 yield text
-            if stream.done:
+            if generation.done:
                 return
-            stream.last_logits = steps.step(token)  # [V]
+            generation.last_logits = live.push_token(token)  # [V]
 
     def evaluate(self, text: str, streams: int = 32, chunk: int = 256) -> dict[str, float]:
         """Loss, perplexity and bits/char of `text`: `streams` slices read in chunks, state carried.
@@ -192,6 +211,32 @@ class Generator(StatefulGraph):
             "chars": int(inputs.size),
             "skipped_chars": int(len(text) - ids.size),
         }
+
+
+class TextStream(ModelStream):
+    """A language model's stream: push text or tokens as they arrive, sample the next token."""
+
+    def __init__(self, generator: Generator) -> None:
+        super().__init__(generator)
+        self.generator = generator
+
+    def push_text(self, text: str, unknown: str | None = None) -> np.ndarray:
+        """Feed `text` (tokenized by the model's policy, or `unknown`); logits [T, V]."""
+        tokenizer = self.generator.tokenizer
+        ids = (tokenizer.with_policy(unknown) if unknown else tokenizer).encode(text)
+        return self.push_encoded(ids)
+
+    def push_token(self, token: int) -> np.ndarray:
+        """Feed one token id; the logits [V] for the token after it."""
+        return self.push_encoded(np.array([token], dtype=np.int64))[-1]
+
+    def sample(self, sampling: SamplingConfig, rng: PortableRng) -> int:
+        """Draw the next token from the current logits and push it; returns its id."""
+        if self.logits is None:
+            raise InputError("nothing pushed yet: push a prompt before sampling")
+        token = sample_token(self.logits, sampling, rng)
+        self.push_token(token)
+        return token
 
 
 def cross_entropy_sum(logits: np.ndarray, targets: np.ndarray) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from rnnedge.contract import LOGITS
@@ -9,6 +11,7 @@ from rnnedge.errors import InputError
 from rnnedge.runtime.session import LoadedSession, import_onnxruntime
 
 State = dict[str, np.ndarray]
+FLOAT32_EXACT_COUNT = 2**24  # the largest count float32 still increments by one
 COMMANDS = {"language-model": "rnnedge infer generate", "classification": "rnnedge infer classify"}
 
 
@@ -50,6 +53,26 @@ class StatefulGraph:
             return "int8 is for CPU: its kernels stay on the CPU under CUDA; use fp32 or fp16"
         return None
 
+    @property
+    def classes(self) -> int:
+        """Size of the logits' last axis: the vocabulary or the number of labels."""
+        logits = next(t for t in self.manifest.outputs if t.name == LOGITS)
+        return int(logits.shape[-1])
+
+    @property
+    def streams(self) -> bool:
+        """Whether the graph carries state, so inputs can be pushed step by step."""
+        return bool(self._state_specs)
+
+    @property
+    def max_stream_steps(self) -> int | None:
+        """Steps one stream may take, or None for no bound: a mean-pooled classifier counts
+        its steps in a float32 state, exact only up to 2**24 (the manifest states it)."""
+        bound = self.manifest.architecture.get("max_steps")
+        if bound is None and self.manifest.architecture.get("pooling") == "mean":
+            return FLOAT32_EXACT_COUNT  # files exported before the manifest said so
+        return None if bound is None else int(bound)
+
     def initial_state(self, batch: int = 1) -> State:
         """Each state input at its initial value, shape ``[batch, layers*dirs, hidden]``."""
         return {
@@ -70,10 +93,10 @@ class BoundSteps:
 
     The state lives in two sets of buffers on the model's device, used in turn: one call
     writes its new state where the next call reads it. Only the token (one int64 on the
-    host) and the logits [V] cross to Python each step.
+    host) and the logits [C] cross to Python each step.
     """
 
-    def __init__(self, graph: StatefulGraph, state: State, vocab: int) -> None:
+    def __init__(self, graph: StatefulGraph, state: State, classes: int) -> None:
         ort = import_onnxruntime()
         device = "cuda" if graph.provider.startswith("CUDA") else "cpu"
         self._session = graph._session
@@ -90,21 +113,29 @@ class BoundSteps:
             for name, value in self._host_state.items()
         }
         # Logits land on the host whatever the device: Python samples from them next.
-        self.logits = ort.OrtValue.ortvalue_from_shape_and_type([1, 1, vocab], np.float32)
-        self._bindings = []
-        for reads, writes in ((first, second), (second, first)):
-            binding = self._session.io_binding()
-            binding.bind_cpu_input(graph.input_name, self.token)
-            for spec in graph._state_specs:
-                binding.bind_ortvalue_input(spec.input, reads[spec.input])
-                binding.bind_ortvalue_output(spec.output, writes[spec.input])
-            binding.bind_ortvalue_output(LOGITS, self.logits)
-            self._bindings.append(binding)
-        self._turn = 0
+        self.logits = ort.OrtValue.ortvalue_from_shape_and_type([1, 1, classes], np.float32)
+        self._sets = (first, second)
+        self._bindings = [
+            self._bind(graph, reads, writes) for reads, writes in ((first, second), (second, first))
+        ]
+        self._turn = 0  # the set the next call reads: it holds the current state
+
+    def _bind(self, graph: StatefulGraph, reads: dict, writes: dict) -> Any:
+        binding = self._session.io_binding()
+        binding.bind_cpu_input(graph.input_name, self.token)
+        for spec in graph._state_specs:
+            binding.bind_ortvalue_input(spec.input, reads[spec.input])
+            binding.bind_ortvalue_output(spec.output, writes[spec.input])
+        binding.bind_ortvalue_output(LOGITS, self.logits)
+        return binding
 
     def step(self, token: int) -> np.ndarray:
-        """Feed `token`; the logits [V] for the token after it."""
+        """Feed `token`; the logits [C] for the step after it."""
         self.token[0, 0] = token
         self._session.run_with_iobinding(self._bindings[self._turn])
         self._turn ^= 1
         return self.logits.numpy()[0, -1]
+
+    def state(self) -> State:
+        """The current state, copied to host arrays [1, layers, hidden]."""
+        return {name: value.numpy().copy() for name, value in self._sets[self._turn].items()}

@@ -11,7 +11,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from rnnedge.runtime.generate import Generator, State, Stream
+from rnnedge.errors import InputError
+from rnnedge.runtime.generate import Generation, Generator
+from rnnedge.runtime.graph import State
 from rnnedge.runtime.sampling import SamplingConfig, sample_tokens
 
 
@@ -21,7 +23,7 @@ class StreamBatch:
     def __init__(self, generator: Generator) -> None:
         self.generator = generator
         self.ids: list[int] = []
-        self.streams: list[Stream] = []
+        self.streams: list[Generation] = []
         self.state: State = generator.initial_state(0)  # [0, L, H] per state
         self.logits = np.zeros((0, generator.vocab_size), dtype=np.float32)  # [B, V] next
         self._next_id = 0
@@ -39,9 +41,10 @@ class StreamBatch:
         unknown: str | None = None,
     ) -> int:
         """Prefill a new stream and add it to the batch; returns its id."""
-        stream, state = self.generator.start_stream(
+        stream, live = self.generator.start_generation(
             prompt, max_new_tokens, sampling, seed, stop, unknown
         )
+        state = live.state  # [1, L, H] per state
         stream_id, self._next_id = self._next_id, self._next_id + 1
         if not stream.done:
             self.ids.append(stream_id)
@@ -80,3 +83,28 @@ class StreamBatch:
         """Step until every stream is done, yielding (stream id, text) as text is made."""
         while self.streams:
             yield from self.step().items()
+
+
+def generate_many(
+    generator: Generator,
+    prompt: str,
+    count: int,
+    max_new_tokens: int = 200,
+    sampling: SamplingConfig | None = None,
+    seed: int | None = None,
+    stop: tuple[str, ...] = (),
+    unknown: str | None = None,
+) -> list[str]:
+    """`count` generations from one prompt stepped together (seeds seed, seed+1, …): their
+    texts, each the same as generating it alone with its seed."""
+    if count < 1:
+        raise InputError(f"--num-streams must be at least 1, got {count}")
+    batch = StreamBatch(generator)
+    for index in range(count):
+        batch.add(
+            prompt, max_new_tokens, sampling, None if seed is None else seed + index, stop, unknown
+        )
+    texts = [""] * count
+    for index, text in batch.run():
+        texts[index] += text
+    return texts

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from rnnedge.errors import InputError
+from rnnedge.textio import tail_start
 
 
 @dataclass
@@ -27,7 +28,7 @@ def split_tail(ids: np.ndarray, valid_fraction: float) -> Split:
     """Hold out the last `valid_fraction` of the ids, so validation is text never seen."""
     if not 0.0 < valid_fraction < 1.0:
         raise InputError(f"--valid-fraction must be between 0 and 1, got {valid_fraction}")
-    cut = round(len(ids) * (1.0 - valid_fraction))
+    cut = tail_start(len(ids), valid_fraction)
     tensor = torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64))
     return Split(train=tensor[:cut], valid=tensor[cut:])
 
