@@ -64,6 +64,7 @@ def export(recipe: dict, text: Path) -> None:
         quantize=options.get("quantize"),
         heldout=text,
         recipe=Path(sys.argv[1]).name,
+        identity=recipe.get("identity"),
     )
     print(f"wrote {write_golden(output, GOLDEN_PROMPT)}", file=sys.stderr)
     write_card(recipe, output, result.size_bytes)
@@ -149,7 +150,12 @@ def build_with_cli(recipe: dict, stage: str) -> None:
         rnnedge_cli(recipe["train"])
     if stage in ("export", "all"):
         output = ROOT / recipe["output"]
-        result = export_checkpoint(ROOT / recipe["checkpoint"], output, recipe=recipe["name"])
+        result = export_checkpoint(
+            ROOT / recipe["checkpoint"],
+            output,
+            recipe=recipe["name"],
+            identity=recipe.get("identity"),
+        )
         scores = json.loads(
             rnnedge_cli([a.replace("{model}", str(output)) for a in recipe["evaluate"]])
         )
@@ -165,6 +171,7 @@ def build_with_cli(recipe: dict, stage: str) -> None:
                 quantize="int8",
                 heldout=ROOT / recipe["heldout"],
                 recipe=recipe["name"],
+                identity=recipe.get("identity"),
             )
         comparison = None
         if recipe.get("compare") == "langid":

@@ -18,13 +18,16 @@ The manifest is JSON under ``metadata_props[MANIFEST_KEY]``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from rnnedge.errors import ModelError
 
 MANIFEST_KEY = "rnnedge.manifest"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+# Flat copies of key scalars, each its own metadata_props entry, for tools that list
+# metadata but will not parse JSON (and as a quick check that a file is an rnnedge model).
+FLAT_PREFIX = "rnnedge."
 TOKENS = "tokens"
 FEATURES = "features"
 LENGTHS = "lengths"
@@ -42,6 +45,17 @@ def state_names(keys: str | tuple[str, ...]) -> tuple[list[str], list[str]]:
     return [STATE_IN_PREFIX + k for k in keys], [STATE_OUT_PREFIX + k for k in keys]
 
 
+def known_fields(cls: type, data: Any, what: str) -> dict[str, Any]:
+    """`data`'s entries that `cls` has fields for: keys a newer minor version added are
+    ignored, at every level, so this reader keeps working on newer files."""
+    if not isinstance(data, dict):
+        raise ModelError(
+            f"model manifest: {what} is {type(data).__name__}, not an object; re-export the model"
+        )
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
 @dataclass
 class TensorSpec:
     """One graph input or output; symbolic axes are strings ("batch", "time")."""
@@ -49,6 +63,10 @@ class TensorSpec:
     name: str
     dtype: str
     shape: list[int | str]
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TensorSpec:
+        return cls(**known_fields(cls, data, "a tensor spec"))
 
 
 @dataclass
@@ -61,10 +79,18 @@ class StateSpec:
     dtype: str = "float32"
     initial_value: float = 0.0
 
+    @classmethod
+    def from_dict(cls, data: Any) -> StateSpec:
+        return cls(**known_fields(cls, data, "a state spec"))
+
 
 @dataclass
 class Manifest:
-    """Self-description of an rnnedge model; stored as JSON in the ONNX metadata."""
+    """Self-description of an rnnedge model; stored as JSON in the ONNX metadata.
+
+    The JSON Schema of this structure is ``rnnedge/manifest.schema.json``; docs/contract.md
+    explains each field for implementers in other languages.
+    """
 
     task: str
     architecture: dict[str, Any]
@@ -74,6 +100,8 @@ class Manifest:
     states: list[StateSpec]
     schema_version: str = SCHEMA_VERSION
     state_layout: str = STATE_LAYOUT
+    identity: dict[str, Any] = field(default_factory=dict)
+    operator_domains: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     preprocessing: dict[str, Any] = field(default_factory=dict)
     sampling: dict[str, Any] = field(default_factory=dict)
@@ -98,20 +126,74 @@ class Manifest:
                 f"model manifest is JSON {type(data).__name__}, not an object; re-export the model"
             )
         check_schema_version(str(data.get("schema_version", "")))
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        """A manifest from parsed JSON, unknown keys ignored; ModelError when malformed."""
+        known = known_fields(cls, data, "the manifest")
         try:
-            data["inputs"] = [TensorSpec(**t) for t in data["inputs"]]
-            data["outputs"] = [TensorSpec(**t) for t in data["outputs"]]
-            data["states"] = [StateSpec(**s) for s in data["states"]]
-            known = {f for f in cls.__dataclass_fields__}
-            return cls(**{k: v for k, v in data.items() if k in known})
+            known["inputs"] = [TensorSpec.from_dict(t) for t in data["inputs"]]
+            known["outputs"] = [TensorSpec.from_dict(t) for t in data["outputs"]]
+            known["states"] = [StateSpec.from_dict(s) for s in data["states"]]
+            manifest = cls(**known)
         except (KeyError, TypeError) as exc:
             raise ModelError(
                 f"model manifest is missing or has a malformed field ({exc}); re-export the model"
             ) from None
+        check_field_types(manifest)
+        return manifest
+
+    def flat_metadata(self) -> dict[str, str]:
+        """Key scalars as separate string entries (see FLAT_PREFIX)."""
+        return {
+            FLAT_PREFIX + "schema_version": self.schema_version,
+            FLAT_PREFIX + "task": self.task,
+            FLAT_PREFIX + "name": str(self.identity.get("name", "")),
+            FLAT_PREFIX + "vocab_size": str(len(self.tokenizer.get("vocab", []))),
+            FLAT_PREFIX + "num_labels": str(len(self.labels)),
+            FLAT_PREFIX + "state_inputs": ",".join(s.input for s in self.states),
+            FLAT_PREFIX + "state_outputs": ",".join(s.output for s in self.states),
+            FLAT_PREFIX + "operator_domains": ",".join(self.operator_domains),
+        }
+
+
+DICT_FIELDS = (
+    "architecture",
+    "tokenizer",
+    "identity",
+    "preprocessing",
+    "sampling",
+    "training",
+    "export",
+    "validation",
+)
+
+
+def check_field_types(manifest: Manifest) -> None:
+    """Fields a reader relies on must have their JSON types (a hand-edited or hostile file)."""
+    for name in DICT_FIELDS:
+        if not isinstance(getattr(manifest, name), dict):
+            raise ModelError(f"model manifest field {name!r} is not an object; re-export the model")
+    for name in ("labels", "operator_domains"):
+        value = getattr(manifest, name)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ModelError(
+                f"model manifest field {name!r} is not a list of strings; re-export the model"
+            )
+    for spec in [*manifest.inputs, *manifest.outputs, *manifest.states]:
+        if not isinstance(spec.shape, list) or not all(
+            isinstance(d, (int, str)) for d in spec.shape
+        ):
+            raise ModelError(
+                f"model manifest gives {getattr(spec, 'name', spec.input)!r} a malformed shape; "
+                "re-export the model"
+            )
 
 
 def check_schema_version(version: str) -> None:
-    """Accept this major version and the previous one; refuse anything else."""
+    """Accept this major version (any minor: unknown keys are ignored) and the previous
+    major; refuse a newer major, whose meaning this reader cannot know."""
     current_major = int(SCHEMA_VERSION.split(".")[0])
     try:
         major = int(version.split(".")[0])
@@ -119,8 +201,30 @@ def check_schema_version(version: str) -> None:
         raise ModelError(
             f"model manifest has no readable schema_version ({version!r}); re-export the model"
         ) from None
-    if major not in (current_major, current_major - 1):
+    if major > current_major:
         raise ModelError(
-            f"model manifest schema {version} is not readable by this rnnedge (reads "
-            f"{current_major - 1}.x and {current_major}.x); upgrade rnnedge or re-export"
+            f"model manifest schema {version} is newer than this rnnedge reads "
+            f"({current_major - 1}.x and {current_major}.x); upgrade rnnedge"
         )
+    if major < current_major - 1:
+        raise ModelError(
+            f"model manifest schema {version} is too old for this rnnedge (reads "
+            f"{current_major - 1}.x and {current_major}.x); re-export the model"
+        )
+
+
+def check_declared_tensors(
+    manifest: Manifest, declared: dict[str, tuple[str, list[int | str]]], where: str
+) -> None:
+    """Every manifest tensor must be declared by the graph with exactly its dtype and shape
+    (`declared`: name → (dtype, shape), symbolic axes as names); ModelError names the first
+    mismatch."""
+    for spec in [*manifest.inputs, *manifest.outputs]:
+        if spec.name not in declared:
+            raise ModelError(f"{where}: the graph has no tensor {spec.name!r} the manifest names")
+        dtype, shape = declared[spec.name]
+        if dtype != spec.dtype or list(shape) != list(spec.shape):
+            raise ModelError(
+                f"{where}: {spec.name!r} is declared {dtype} {list(shape)} by the graph but "
+                f"{spec.dtype} {list(spec.shape)} by the manifest; re-export the model"
+            )

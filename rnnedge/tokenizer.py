@@ -16,6 +16,8 @@ import numpy as np
 from rnnedge.errors import InputError
 
 UNKNOWN_POLICIES = ("error", "skip", "replace")
+# Character classifiers pad batches with this character (id 0 of their vocabulary).
+PAD_CHAR = "\x00"
 
 
 @dataclass
@@ -101,11 +103,19 @@ class CharTokenizer:
         return "".join(vocab[i] for i in ids)
 
     def to_dict(self) -> dict:
+        """The manifest's tokenizer spec: enough for any language to encode text exactly."""
+        index = self._index
         return {
             "kind": "char",
+            "unit": "code-point",  # one token per Unicode code point (not UTF-16 units)
+            "normalization": "none",  # text is not NFC/NFKC-normalised or case-folded
             "vocab": list(self.vocab),
             "unknown": self.unknown,
             "unk_token": self.unk_token,
+            "unk_id": index.get(self.unk_token) if self.unk_token is not None else None,
+            "pad_id": index.get(PAD_CHAR),
+            "bos_id": None,
+            "eos_id": None,
             "special_tokens": [],
         }
 
@@ -174,14 +184,24 @@ class WordTokenizer:
         return " ".join(self.vocab[i] for i in ids)
 
     def to_dict(self) -> dict:
+        """The manifest's tokenizer spec: enough for any language to encode text exactly."""
         return {
             "kind": "word",
+            "unit": "word",
+            "normalization": "none",
+            "lowercase": self.lowercase,  # Unicode lower-case mapping, code point by code point
+            "pattern": WORD_PATTERN,
+            # Python `re` in Unicode mode: \w = letters, numbers and '_' (str.isalnum() or
+            # '_'), \s = str.isspace(); in JavaScript /[\p{L}\p{N}_']+|[^\p{L}\p{N}_\s]/gu.
+            "pattern_flavor": "python-re-unicode",
             "vocab": list(self.vocab),
             "unknown": "replace",
             "unk_token": UNK,
+            "unk_id": 1,
             "pad_token": PAD,
-            "lowercase": self.lowercase,
-            "pattern": WORD_PATTERN,
+            "pad_id": 0,
+            "bos_id": None,
+            "eos_id": None,
             "special_tokens": [PAD, UNK],
         }
 

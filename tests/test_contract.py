@@ -107,7 +107,7 @@ def test_schema_version_outside_policy_is_refused_with_a_fix(version: str) -> No
 
 
 def test_newer_major_names_both_fixes() -> None:
-    with pytest.raises(ModelError, match=r"upgrade rnnedge or re-export"):
+    with pytest.raises(ModelError, match=r"newer than this rnnedge reads .*; upgrade rnnedge$"):
         Manifest.from_json(json.dumps(manifest_dict(schema_version="2.0")))
 
 

@@ -7,9 +7,8 @@ to a temporary name and renamed, so a failed export never leaves half a model be
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -21,13 +20,13 @@ from rnnedge.atomic import write_bytes_atomic
 from rnnedge.contract import LOGITS, TOKENS, Manifest, StateSpec, TensorSpec, state_names
 from rnnedge.errors import InputError
 from rnnedge.exporter.graph import OPSET, export_step_graph
-from rnnedge.exporter.onnx_io import check_model, with_manifest
+from rnnedge.exporter.onnx_io import check_model, declare_shapes, with_manifest
 from rnnedge.exporter.precision import DESCRIPTIONS, reduce_precision
 from rnnedge.exporter.verify import validate
 from rnnedge.nets.language_model import LanguageModel, LMConfig
 from rnnedge.runtime.generate import Generator
 from rnnedge.runtime.session import import_onnxruntime, open_session
-from rnnedge.textio import read_text
+from rnnedge.textio import heldout_tail, read_text
 from rnnedge.tokenizer import CharTokenizer
 from rnnedge.train.checkpoint import load_checkpoint
 
@@ -58,7 +57,7 @@ def heldout_text(payload: dict[str, Any], path: str | Path | None) -> str | None
     text = read_text(path, "held-out text")
     data = payload.get("data", {})
     if hashlib.sha256(text.encode("utf-8")).hexdigest() == data.get("sha256"):
-        return text[round(len(text) * (1.0 - data["valid_fraction"])) :]
+        return heldout_tail(text, data["valid_fraction"])
     return text
 
 
@@ -78,7 +77,7 @@ def build_manifest(
             "input": "embedding" if config.embed_dim else "one-hot",
             "parameters": sum(p.numel() for p in model.parameters()),
         },
-        tokenizer=tokenizer.to_dict(),
+        tokenizer=lm_tokenizer_spec(tokenizer),
         inputs=[TensorSpec(TOKENS, "int64", ["batch", "time"])]
         + [TensorSpec(n, "float32", state_shape) for n in inputs],
         outputs=[TensorSpec(LOGITS, "float32", ["batch", "time", config.vocab_size])]
@@ -90,6 +89,79 @@ def build_manifest(
     )
 
 
+def lm_tokenizer_spec(tokenizer: CharTokenizer) -> dict[str, Any]:
+    """A language model's tokenizer spec: no padding (streams never pad), and the rule for
+    an empty prompt: feed a newline, unprinted, when the vocabulary has one (verse and line
+    corpora start most training windows after one); otherwise an empty prompt is an error."""
+    spec = tokenizer.to_dict()
+    spec["pad_id"] = None
+    spec["empty_prompt"] = "newline" if "\n" in tokenizer.vocab else "error"
+    return spec
+
+
+def portable(value: Any) -> Any:
+    """`value` with every absolute filesystem path replaced by its file name: a manifest
+    must not carry the build machine's folders."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if isinstance(value, str) and PurePath(value).is_absolute() and "\n" not in value:
+        return PurePath(value).name
+    return value
+
+
+IDENTITY_DEFAULTS = {
+    "description": "",
+    "version": "0.0.0",
+    "license": "unspecified",
+    "authors": [],
+    "recipe": None,
+}
+
+
+def model_identity(
+    payload: dict[str, Any], output: str | Path, given: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Name, description, version, license, authors and recipe of the model, and where its
+    training data came from under which license; what the user or recipe gives wins."""
+    given = dict(given or {})
+    data = payload.get("data", {})
+    source = data.get("source")
+    data_identity = {
+        "source": portable(source if isinstance(source, str) else data.get("path", "")),
+        "license": "unspecified",
+        "sha256": data.get("sha256"),
+        **given.pop("data", {}),
+    }
+    identity = {"name": Path(output).stem, **IDENTITY_DEFAULTS, **given, "data": data_identity}
+    return portable(identity)
+
+
+def identity_options(
+    name: str | None = None,
+    description: str | None = None,
+    version: str | None = None,
+    license: str | None = None,
+    authors: list[str] | None = None,
+    data_source: str | None = None,
+    data_license: str | None = None,
+) -> dict[str, Any]:
+    """The identity fields a user gave (CLI flags or a recipe's [identity]), others left out."""
+    given = {
+        "name": name,
+        "description": description,
+        "version": version,
+        "license": license,
+        "authors": authors or None,
+    }
+    data = {"source": data_source, "license": data_license}
+    identity: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if any(v is not None for v in data.values()):
+        identity["data"] = {k: v for k, v in data.items() if v is not None}
+    return identity
+
+
 def training_summary(payload: dict[str, Any]) -> dict[str, Any]:
     """What the manifest says about training: data, steps, time, held-out metrics, options."""
     best = {k: v for k, v in payload.items() if k.startswith("best_valid_")}
@@ -98,14 +170,16 @@ def training_summary(payload: dict[str, Any]) -> dict[str, Any]:
         for k, v in payload.get("train_config", {}).items()
         if k not in ("text", "out", "resume")
     }
-    return {
-        "data": payload.get("data", {}),
-        "step": payload.get("step"),
-        "train_seconds": payload.get("train_seconds"),
-        "valid": payload.get("valid", {}),
-        **best,
-        "config": options,
-    }
+    return portable(
+        {
+            "data": payload.get("data", {}),
+            "step": payload.get("step"),
+            "train_seconds": payload.get("train_seconds"),
+            "valid": payload.get("valid", {}),
+            **best,
+            "config": options,
+        }
+    )
 
 
 def export_provenance() -> dict[str, Any]:
@@ -118,7 +192,7 @@ def export_provenance() -> dict[str, Any]:
         "opset": OPSET,
         "exporter": "torch.onnx.export(dynamo=False)",
         "quantization": None,
-        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # No timestamp: the same checkpoint exports to the same bytes.
     }
 
 
@@ -138,14 +212,18 @@ def export_checkpoint(
     heldout: str | Path | None = None,
     run_validation: bool = True,
     recipe: str | None = None,
+    identity: dict[str, Any] | None = None,
 ) -> ExportResult:
     """Checkpoint → validated ONNX file at `output`; ``quantize`` 'int8' (int8 weights, for
-    CPU) or 'fp16' (for CUDA) writes that version, with its measured quality change."""
+    CPU) or 'fp16' (for CUDA) writes that version, with its measured quality change.
+    `identity` (name, description, version, license, authors, data: {source, license})
+    completes the defaults of `model_identity`."""
     payload = load_checkpoint(checkpoint)
     provenance = {
         "checkpoint": Path(checkpoint).name,
         "checkpoint_step": payload.get("step"),
         "recipe": recipe,
+        "identity": model_identity(payload, output, {"recipe": recipe, **(identity or {})}),
     }
     if payload.get("task") == "classification":
         from rnnedge.exporter.classifier import export_classifier_payload
@@ -159,6 +237,15 @@ def export_checkpoint(
         )
     write_bytes_atomic(output, model_bytes)
     return ExportResult(Path(output), manifest, len(model_bytes))
+
+
+def apply_provenance(
+    manifest: Manifest, payload: dict[str, Any], provenance: dict[str, Any] | None
+) -> None:
+    """Export facts into `manifest.export`, the model's identity into `manifest.identity`."""
+    provenance = dict(provenance or {})
+    manifest.identity = provenance.pop("identity", None) or model_identity(payload, "model", None)
+    manifest.export.update(provenance)
 
 
 def check_quantization(quantize: str | None) -> None:
@@ -193,12 +280,17 @@ def export_payload(
     change and a realistic validation prompt.
     """
     check_quantization(quantize)
+    if quantize and run_validation and not text:
+        raise InputError(
+            f"{quantize} export of a language model measures its bits/char change on real "
+            "held-out text: pass --heldout (the training text file: its held-out tail is used)"
+        )
     model = load_language_model(payload)
     tokenizer = CharTokenizer.from_dict(payload["tokenizer"])
     prompt = validation_prompt(tokenizer, text, model.config.vocab_size)
     manifest = build_manifest(payload, model, tokenizer)
-    manifest.export.update(provenance or {})
-    fp32_bytes = with_manifest(export_step_graph(model), manifest)
+    apply_provenance(manifest, payload, provenance)
+    fp32_bytes = with_manifest(declare_shapes(export_step_graph(model), manifest), manifest)
     report: dict[str, Any] = {"structure": check_model(fp32_bytes)}
     fp32 = Generator(open_session(fp32_bytes, device="cpu"))
     if run_validation:

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from rnnedge.contract import LENGTHS, LOGITS, Manifest, StateSpec, TensorSpec, state_names
-from rnnedge.errors import InputError
 from rnnedge.exporter import (
+    apply_provenance,
     check_quantization,
     export_provenance,
     measuring_device,
@@ -19,15 +19,15 @@ from rnnedge.exporter import (
     training_summary,
 )
 from rnnedge.exporter.graph import export_lengths_graph, export_step_graph
-from rnnedge.exporter.onnx_io import check_model, with_manifest
+from rnnedge.exporter.onnx_io import check_model, declare_shapes, with_manifest
 from rnnedge.exporter.precision import reduce_precision
 from rnnedge.exporter.verify import validate_classifier, validate_reduced_classifier
 from rnnedge.nets.classifier import ClassifierConfig, SequenceClassifier
 from rnnedge.runtime.classify import Classifier
+from rnnedge.runtime.graph import FLOAT32_EXACT_COUNT
 from rnnedge.runtime.session import open_session
-from rnnedge.sources import evaluation_items
-
-ADDITION_HELDOUT = 2000  # fresh random pairs scored for the binary-addition model
+from rnnedge.tasks import input_kind
+from rnnedge.tokenizer import tokenizer_from_dict
 
 
 def load_classifier(payload: dict[str, Any]) -> SequenceClassifier:
@@ -67,48 +67,25 @@ def tensor_specs(
     )
 
 
+def tokenizer_spec(payload: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's tokenizer restated in the manifest's full, language-neutral form
+    (checkpoints from before the spec lacked unit, normalisation and special ids)."""
+    described = payload.get("tokenizer") or {}
+    return tokenizer_from_dict(described).to_dict() if described.get("vocab") else {}
+
+
 def heldout_items(
     payload: dict[str, Any], path: str | Path | None, precision: str
 ) -> tuple[list[Any], list[np.ndarray]]:
-    """Labelled held-out inputs for the int8/fp16 accuracy change, read like `rnnedge eval` does.
-
-    `path` is a CSV/JSONL table (the training run's column names), a folder per label, an
-    aclImdb folder, or IDX images with their labels file beside them; the binary-addition
-    model needs none (fresh random pairs).
-    """
+    """Labelled held-out inputs for the int8/fp16 accuracy change, read like `rnnedge eval`
+    does; where they come from is the model's input kind's business (`rnnedge.tasks`)."""
     labels, preprocessing = list(payload["labels"]), payload.get("preprocessing", {})
-    if preprocessing.get("kind") == "binary-addition":
-        return evaluation_items(labels, preprocessing, add=ADDITION_HELDOUT)
-    if path is None:
-        raise InputError(
-            f"{precision} export of a classifier measures the accuracy change on labelled held-out "
-            "data: pass --heldout (a CSV/JSONL table, a folder per label, aclImdb, or IDX images)"
-        )
-    path = Path(path)
-    if preprocessing.get("kind") == "image-rows":
-        return evaluation_items(labels, preprocessing, images=path, labels=idx_labels_beside(path))
-    if path.is_dir():
-        kind = "aclimdb" if (path / "train").is_dir() and (path / "test").is_dir() else "folders"
-        return evaluation_items(labels, preprocessing, **{kind: path})
-    source = payload.get("data", {}).get("source", {})
-    columns = {k: source[k] for k in ("text_column", "label_column") if k in source}
-    return evaluation_items(labels, preprocessing, table=path, **columns)
-
-
-def idx_labels_beside(images: Path) -> Path:
-    """t10k-images-idx3-ubyte[.gz] → t10k-labels-idx1-ubyte[.gz] in the same folder."""
-    if "images-idx3" not in images.name:
-        raise InputError(
-            f"{images} is not an IDX images file: this model reads images, so --heldout "
-            "must be one (e.g. t10k-images-idx3-ubyte.gz) with its labels file beside it"
-        )
-    labels = images.with_name(images.name.replace("images-idx3", "labels-idx1"))
-    if not labels.is_file():
-        raise InputError(
-            f"no IDX labels file beside {images} (expected {labels.name}); "
-            "keep the labels file next to the images"
-        )
-    return labels
+    described = payload.get("tokenizer") or {}
+    tokenizer = tokenizer_from_dict(described) if described.get("vocab") else None
+    kind = input_kind(preprocessing, tokenizer)
+    return kind.heldout_items(
+        labels, Path(path) if path else None, payload.get("data", {}), precision
+    )
 
 
 def export_classifier_payload(
@@ -136,17 +113,20 @@ def export_classifier_payload(
             "graph": "step" if config.streams else "lengths",
             "parameters": sum(p.numel() for p in model.parameters()),
         },
-        tokenizer=payload.get("tokenizer") or {},
+        tokenizer=tokenizer_spec(payload),
         inputs=inputs,
         outputs=outputs,
         states=states,
         labels=list(payload["labels"]),
         preprocessing=payload.get("preprocessing", {}),
         training=training_summary(payload),
-        export={**export_provenance(), **(provenance or {})},
+        export=export_provenance(),
     )
+    apply_provenance(manifest, payload, provenance)
+    if config.streams and config.pooling == "mean":
+        manifest.architecture["max_steps"] = FLOAT32_EXACT_COUNT  # its step count is float32
     graph = export_step_graph(model) if config.streams else export_lengths_graph(model)
-    model_bytes = with_manifest(graph, manifest)
+    model_bytes = with_manifest(declare_shapes(graph, manifest), manifest)
     report: dict[str, Any] = {"structure": check_model(model_bytes)}
     fp32 = Classifier(open_session(model_bytes, device="cpu"))
     if run_validation:

@@ -34,7 +34,10 @@ def quantize_int8(model_bytes: bytes) -> bytes:
     with tempfile.TemporaryDirectory(prefix="rnnedge-quant-") as tmp:
         source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         source.write_bytes(model_bytes)
-        quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+        # reduce_range: 7-bit weights. CPUs without VNNI (AVX2 only) multiply u8 x s8 pairs
+        # with saturating 16-bit adds; full-range weights overflow there (measured on an AVX2
+        # EPYC: a tiny LM's int8 argmax agreement 0.921 -> 0.996 with reduce_range).
+        quantize_dynamic(source, target, weight_type=QuantType.QInt8, reduce_range=True)
         return target.read_bytes()
 
 

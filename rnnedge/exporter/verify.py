@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rnnedge.contract import LOGITS
-from rnnedge.errors import ValidationError
-from rnnedge.exporter.onnx_io import symbolic_axes
+from rnnedge.contract import LOGITS, check_declared_tensors
+from rnnedge.errors import ModelError, ValidationError
+from rnnedge.exporter.onnx_io import declared_tensors, symbolic_axes
 from rnnedge.nets.classifier import POOL_COUNT
 from rnnedge.nets.language_model import LanguageModel
 from rnnedge.runtime.classify import Classifier
@@ -79,6 +79,12 @@ def random_state(
 
 
 def check_axes(model_bytes: bytes, runtime: StatefulGraph) -> Check:
+    """Batch and time axes symbolic where the contract says, and every tensor declared by
+    the graph exactly as the manifest states it (dtype and shape)."""
+    try:
+        check_declared_tensors(runtime.manifest, declared_tensors(model_bytes), "export")
+    except ModelError as exc:
+        return Check("axes", False, {"error": str(exc)})
     axes = symbolic_axes(model_bytes)
     state_ok = all(
         axes[s.input][0] == "batch" and axes[s.output][0] == "batch"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rnnedge.contract import MANIFEST_KEY, Manifest
+from rnnedge.contract import MANIFEST_KEY, Manifest, check_declared_tensors
 from rnnedge.errors import DependencyError, DeviceError, ModelError
 from rnnedge.runtime.protoscan import MalformedModel, scan_model
 
@@ -204,18 +204,20 @@ def check_manifest_limits(text: str, path: str) -> None:
             )
 
 
+ORT_DTYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(float16)": "float16"}
+
+
 def check_graph_matches(session: Any, manifest: Manifest, path: str) -> None:
-    """The manifest's tensors must be the graph's: a mismatched file is refused at load."""
-    graph_inputs = {i.name for i in session.get_inputs()}
-    graph_outputs = {o.name for o in session.get_outputs()}
-    missing = ({t.name for t in manifest.inputs} - graph_inputs) | (
-        {t.name for t in manifest.outputs} - graph_outputs
-    )
-    if missing:
-        raise ModelError(
-            f"{path!r}: manifest names tensors the graph lacks "
-            f"({', '.join(sorted(missing))}); re-export the model"
+    """The manifest's tensors must be the graph's, with exactly the declared dtype and
+    shape: a mismatched file is refused at load, not discovered mid-stream."""
+    declared = {
+        arg.name: (
+            ORT_DTYPES.get(arg.type, arg.type),
+            [d if isinstance(d, (int, str)) else "?" for d in arg.shape],
         )
+        for arg in [*session.get_inputs(), *session.get_outputs()]
+    }
+    check_declared_tensors(manifest, declared, repr(path))
 
 
 def available_providers() -> list[str]:
