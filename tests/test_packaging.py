@@ -5,6 +5,7 @@ metadata names exactly one onnxruntime build per extra; doctor flags two builds.
 
 The wheel is built from a copy of the package's sources, not in the checkout: setuptools'
 build/ folder keeps files deleted since the last build and would put them in the wheel.
+Marked slow (about 30 s: a venv, pip installs from its configured indexes and cache).
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("dist")
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-        "-w", out, source)  # fmt: skip
+    # With build isolation, as `pip install .` builds: pip fetches the setuptools that
+    # pyproject.toml asks for (a fresh venv's bundled one is too old for its license field).
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, source)
     (built,) = out.glob("rnnedge-*.whl")
     return built
 
