@@ -188,3 +188,38 @@ def test_sampling_prng_exp_and_word_split_agree_bit_for_bit(node):
     for case, tokens in zip(cases, answer["tokens"], strict=True):
         assert tokens == python_draws(case, 200)
     assert answer["split"] == [WordTokenizer.split(text) for text in texts]
+
+
+def without_metadata(model: bytes) -> bytes:
+    """The model's bytes with its top-level metadata_props (ModelProto field 14) removed."""
+
+    def varint(at: int) -> tuple[int, int]:
+        value, shift = 0, 0
+        while True:
+            byte = model[at]
+            value, shift, at = value | (byte & 0x7F) << shift, shift + 7, at + 1
+            if byte < 0x80:
+                return value, at
+
+    kept, at = bytearray(), 0
+    while at < len(model):
+        tag, body = varint(at)
+        assert tag & 7 in (0, 2), "top-level ModelProto fields are varints or bytes"
+        end = varint(body)[1] if tag & 7 == 0 else sum(varint(body))
+        if tag >> 3 != 14:
+            kept += model[at:end]
+        at = end
+    return bytes(kept)
+
+
+def test_a_manifest_json_beside_a_model_without_metadata_is_used(node, tmp_path):
+    model = tmp_path / "bare.onnx"
+    model.write_bytes(without_metadata((MODELS / "kjv-char-lstm.onnx").read_bytes()))
+    args = [str(model), "--prompt", "And", "--max-new-tokens", "50", "--temperature", "0"]
+    refused = subprocess.run([node, str(CLIENT / "generate.mjs"), *args], capture_output=True)
+    assert refused.returncode == 1 and refused.stdout == b""
+    assert b"not an rnnedge model" in refused.stderr and refused.stderr.count(b"\n") == 1
+    manifest = run_rnnedge("inspect", str(MODELS / "kjv-char-lstm.onnx"), "--json")
+    (tmp_path / "bare.manifest.json").write_text(json.dumps(json.loads(manifest)["manifest"]))
+    expected = run_rnnedge("infer", "generate", str(MODELS / "kjv-char-lstm.onnx"), *args[1:])
+    assert run_node(node, "generate.mjs", *args) == expected
