@@ -185,9 +185,9 @@ def check_field_types(manifest: Manifest) -> None:
         if not isinstance(spec.shape, list) or not all(
             isinstance(d, (int, str)) for d in spec.shape
         ):
+            name = getattr(spec, "name", None) or spec.input
             raise ModelError(
-                f"model manifest gives {getattr(spec, 'name', spec.input)!r} a malformed shape; "
-                "re-export the model"
+                f"model manifest gives {name!r} a malformed shape; re-export the model"
             )
 
 

@@ -91,8 +91,11 @@ def inspect_table(info: dict[str, Any]) -> Table:
     tensors = lambda specs: "\n".join(  # noqa: E731
         f"{t.name} {t.dtype} [{', '.join(map(str, t.shape))}]" for t in specs
     )
+    identity = manifest.identity
     rows = [
         ("file", f"{info['path']} ({info['size_bytes'] / 1e6:.2f} MB)"),
+        ("model", identity_line(identity)),
+        ("data", data_line(identity.get("data", {}))),
         ("task", manifest.task),
         ("schema", manifest.schema_version),
         (
@@ -103,20 +106,40 @@ def inspect_table(info: dict[str, Any]) -> Table:
             + (f", {arch['pooling']} pooling" if arch.get("pooling") else "")
             + f", {arch.get('parameters', 0):,} parameters",
         ),
-        (
-            "vocabulary",
-            f"{len(manifest.tokenizer['vocab'])} {manifest.tokenizer['kind']}s, "
-            f"unknown: {manifest.tokenizer['unknown']}",
-        ),
+        ("vocabulary", vocabulary_line(manifest.tokenizer)),
         ("inputs", tensors(manifest.inputs)),
         ("outputs", tensors(manifest.outputs)),
         ("state layout", manifest.state_layout),
         ("quantization", str(manifest.export.get("quantization") or "none (fp32)")),
+        ("operator domains", ", ".join(manifest.operator_domains) or "standard ONNX only"),
         ("training", training_line(training)),
         ("validation", "\n".join(validation_lines(manifest.validation)) or "none"),
         ("providers here", ", ".join(info["providers_available"])),
     ]
     return key_value_table("rnnedge model", rows)
+
+
+def identity_line(identity: dict[str, Any]) -> str:
+    """Name, version, license and description of a model (files before 1.1 have none)."""
+    if not identity:
+        return "no identity (exported before manifest 1.1)"
+    return (
+        f"{identity.get('name', '?')} {identity.get('version', '')}, license "
+        f"{identity.get('license', '?')}: {identity.get('description', '')}"
+    )
+
+
+def data_line(data: dict[str, Any]) -> str:
+    return f"{data.get('source', '?')} (license: {data.get('license', '?')})" if data else "?"
+
+
+def vocabulary_line(tokenizer: dict[str, Any]) -> str:
+    if not tokenizer.get("vocab"):
+        return "none (feature vectors)"
+    return (
+        f"{len(tokenizer['vocab'])} {tokenizer['kind']}s "
+        f"({tokenizer.get('unit', tokenizer['kind'])}), unknown: {tokenizer['unknown']}"
+    )
 
 
 def training_line(training: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from rnnedge.render import stderr
 
 @train_app.command("lm")
 def train_lm(
+    context: typer.Context,
     text: Annotated[Path, typer.Option(help="UTF-8 training text.")],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints and metrics.")] = Path(
         "runs/lm"
@@ -54,6 +55,7 @@ def train_lm(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int, typer.Option(help="torch threads; 0 = torch's default.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from last.pt.")] = False,
+    allow_new_data: AllowNewDataOpt = False,
 ) -> None:
     """Train a character language model; held-out bits/char, checkpoints best.pt and last.pt."""
     options = {**locals(), "text": str(text), "out": str(out)}  # the options, one to one
@@ -61,7 +63,7 @@ def train_lm(
     from rnnedge.render import RichTrainReporter
     from rnnedge.train.lm import LMTrainConfig, fit
 
-    fit(LMTrainConfig(**options), RichTrainReporter())
+    fit(LMTrainConfig(**typed(options, context)), RichTrainReporter())
 
 
 # Options shared by the classifier trainers (train classify / sequence / add).
@@ -79,18 +81,41 @@ EvalOpt = Annotated[int, typer.Option(help="Evaluate (and keep best.pt) every N 
 SeedOpt = Annotated[int, typer.Option(help="Seed for weights, splits and batches.")]
 ThreadsTrainOpt = Annotated[int, typer.Option(help="torch threads; 0 = torch's default.")]
 ResumeOpt = Annotated[bool, typer.Option(help="Continue the run in --out from last.pt.")]
+AllowNewDataOpt = Annotated[
+    bool,
+    typer.Option(
+        help="With --resume: continue on new data the run's vocabulary covers (the held-out "
+        "best restarts; the old best.pt is kept aside)."
+    ),
+]
+
+
+def typed(options: dict[str, Any], context: typer.Context) -> dict[str, Any]:
+    """`options` plus `given`: the names the user actually typed. A resume takes every other
+    option from the run, and refuses a typed one that differs from it."""
+    options = {k: v for k, v in options.items() if k != "context"}
+    sources = {name: context.get_parameter_source(name) for name in options}
+    given = tuple(
+        name for name, source in sources.items() if source is not None and source.name != "DEFAULT"
+    )
+    return {**options, "given": given}
+
+
 LabelNamesOpt = Annotated[
     str | None, typer.Option(help="Comma-separated class names (default: 0, 1, …).")
 ]
 
 
-def train_classifier(options: dict[str, Any], make_sets: Any, data_info: dict[str, Any]) -> None:
+def train_classifier(
+    options: dict[str, Any], make_sets: Any, data_info: dict[str, Any], context: typer.Context
+) -> None:
     """Shared tail of the classifier trainers: config, data, fit with a progress display."""
     require_torch()
     from rnnedge.render import RichTrainReporter
     from rnnedge.train.classify import ClassifierTrainConfig, fit_labelled
 
-    config = ClassifierTrainConfig(**options, checkpoint_every=options["eval_every"])
+    checkpoint_every = options["eval_every"]
+    config = ClassifierTrainConfig(**typed(options, context), checkpoint_every=checkpoint_every)
     config.check()
     with stderr.status("reading data…"):
         train, valid = make_sets()
@@ -99,6 +124,7 @@ def train_classifier(options: dict[str, Any], make_sets: Any, data_info: dict[st
 
 @train_app.command("add")
 def train_add(
+    context: typer.Context,
     bits: Annotated[int, typer.Option(help="Bits per number (sums have bits + 1).")] = 8,
     train_examples: int = 4000,
     valid_examples: int = 500,
@@ -113,6 +139,7 @@ def train_add(
     seed: SeedOpt = 0,
     threads: ThreadsTrainOpt = 1,
     resume: ResumeOpt = False,
+    allow_new_data: AllowNewDataOpt = False,
 ) -> None:
     """Binary addition, LSB first (reference 004): trains to exact sums in seconds."""
     options = {
@@ -128,11 +155,13 @@ def train_add(
             addition_set(valid_examples, bits, seed + 1),
         ),
         {"source": "add", "bits": bits},
+        context,
     )
 
 
 @train_app.command("sequence")
 def train_sequence(
+    context: typer.Context,
     images: Annotated[Path, typer.Option(help="IDX images (e.g. train-images-idx3-ubyte[.gz]).")],
     labels: Annotated[Path, typer.Option(help="IDX labels for --images.")],
     test_images: Annotated[
@@ -160,6 +189,7 @@ def train_sequence(
     seed: SeedOpt = 0,
     threads: ThreadsTrainOpt = 0,
     resume: ResumeOpt = False,
+    allow_new_data: AllowNewDataOpt = False,
 ) -> None:
     """Vector sequences from IDX images, each read row by row (reference 003)."""
     options = {
@@ -180,12 +210,16 @@ def train_sequence(
 
     validation = str(test_images) if test_images else f"{valid_fraction:.0%} of --images (seeded)"
     train_classifier(
-        options, sets, {"source": "idx", "images": str(images), "validation": validation}
+        options,
+        sets,
+        {"source": "idx", "images": str(images), "validation": validation},
+        context,
     )
 
 
 @train_app.command("classify")
 def train_classify(
+    context: typer.Context,
     folders: Annotated[
         Path | None, typer.Option(help="A folder with one sub-folder per label.")
     ] = None,
@@ -220,6 +254,7 @@ def train_classify(
     seed: SeedOpt = 0,
     threads: ThreadsTrainOpt = 0,
     resume: ResumeOpt = False,
+    allow_new_data: AllowNewDataOpt = False,
 ) -> None:
     """Text classification (reference 000's IMDB LSTM / BiLSTM) from folders, aclImdb or tables."""
     options = {
@@ -243,6 +278,7 @@ def train_classify(
             "seed",
             "threads",
             "resume",
+            "allow_new_data",
         )
     }
     options["out"] = str(out)
@@ -267,4 +303,5 @@ def train_classify(
         options,
         lambda: text_sets(source, tokenizer, max_vocab, max_len, test, valid_fraction, seed),
         {"source": source, "tokenizer": tokenizer, "max_vocab": max_vocab, "max_len": max_len},
+        context,
     )
