@@ -121,6 +121,10 @@ class Manifest:
             raise ModelError(
                 f"model manifest is not valid JSON ({exc.msg}); re-export the model"
             ) from None
+        except (ValueError, RecursionError):  # a huge integer, or nesting past the stack
+            raise ModelError(
+                "model manifest JSON cannot be read safely; re-export the model"
+            ) from None
         if not isinstance(data, dict):
             raise ModelError(
                 f"model manifest is JSON {type(data).__name__}, not an object; re-export the model"

@@ -26,6 +26,7 @@ class InputKind:
     """How one kind of input becomes the graph's per-example array, and back."""
 
     kind = "features"
+    reads_text = False  # whether a stream can be fed text as it arrives (stdin lines)
 
     def __init__(
         self,
@@ -103,6 +104,7 @@ class TextInputs(InputKind):
     """Text tokenized by the manifest's tokenizer, cut to ``max_len`` tokens after it."""
 
     kind = "text"
+    reads_text = True
 
     def encode_all(self, items: list[Any]) -> list[np.ndarray]:
         if not all(isinstance(item, str) for item in items):

@@ -246,6 +246,11 @@ def stream_stdin(classifier: Any, top: int, json_out: bool) -> None:
     """`--stream -`: push each stdin line into one stream as it arrives; print the prediction."""
     from rnnedge.render import prediction_line
 
+    if not classifier.inputs.reads_text:
+        raise InputError(
+            f"--stream - feeds stdin's text lines, but this model reads "
+            f"{classifier.inputs.kind} inputs; pass one input (or --images) with --stream"
+        )
     live = classifier.open_stream()
     for line in sys.stdin:
         text = line.rstrip("\n")

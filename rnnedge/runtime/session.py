@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnedge.contract import MANIFEST_KEY, Manifest, check_declared_tensors
-from rnnedge.errors import DependencyError, DeviceError, ModelError
+from rnnedge.errors import DependencyError, DeviceError, InputError, ModelError
 from rnnedge.runtime.protoscan import MalformedModel, scan_model
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -39,6 +39,22 @@ MAX_MANIFEST_BYTES = 16 * 2**20
 MAX_VOCABULARY = 1_000_000
 MAX_LABELS = 100_000
 MAX_STATE_ELEMENTS = 2**26  # per batch row, over all state tensors: 256 MB of float32
+
+
+def intra_op_threads(threads: int | None) -> int:
+    """The onnxruntime intra-op thread count: `threads`, else $RNNEDGE_THREADS, else
+    DEFAULT_THREADS. Zero or less is refused (onnxruntime would read 0 as 'all cores')."""
+    if threads is None:
+        setting = os.environ.get("RNNEDGE_THREADS", str(DEFAULT_THREADS))
+        try:
+            threads = int(setting)
+        except ValueError:
+            raise InputError(f"$RNNEDGE_THREADS must be a whole number, got {setting!r}") from None
+        if threads < 1:
+            raise InputError(f"$RNNEDGE_THREADS must be at least 1, got {threads}")
+    if threads < 1:
+        raise InputError(f"--threads must be at least 1, got {threads}")
+    return threads
 
 
 def workload_threads(requested: int | None, batched: bool) -> int | None:
@@ -111,9 +127,7 @@ def open_session(
     # measured change for our graphs) and crashes the CPU provider on fp16 graphs
     # (onnxruntime#15494), which --fp16 exports are.
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    options.intra_op_num_threads = threads or int(
-        os.environ.get("RNNEDGE_THREADS", DEFAULT_THREADS)
-    )
+    options.intra_op_num_threads = intra_op_threads(threads)
     options.inter_op_num_threads = 1
     # Spinning threads steal the core from the Python loop (and from torch when both share
     # a process) between the short calls of a streaming step.
