@@ -1,8 +1,9 @@
-"""The shipped models: sizes and recorded quality (golden vectors: test_golden.py)."""
+"""The shipped models: sizes, and quality measured here by the runtime on real data the
+models never trained on (golden vectors: test_golden.py). No figure is read back from the
+files' own records: those were written by the same build."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,19 @@ KJV = MODELS / "kjv-char-lstm.onnx"
 FASHION = MODELS / "fashion-mnist-rows.onnx"
 
 
-def test_default_model_is_small_and_meets_its_heldout_target():
-    manifest = load_generator(KJV, device="cpu").manifest
+# Revelation 22 (King James Version, public domain), verse references removed as the recipe
+# does: part of the held-out last 10 % of the Bible, never trained on.
+REVELATION_22 = Path(__file__).parent / "data" / "kjv-revelation-22.txt"
+FASHION_TEST = Path("/usr/share/datasets/fashion-mnist")  # Debian dataset-fashion-mnist
+
+
+def test_default_model_is_small_and_predicts_held_out_scripture():
+    lm = load_generator(KJV, device="cpu")
     assert KJV.stat().st_size <= 8_000_000
-    assert manifest.training["best_valid_bpc"] <= 1.70
-    quality = manifest.validation["quality"]
-    assert quality["bpc_change_relative"] <= 0.02  # int8 costs at most 2 % bits/char
-    assert all(check["passed"] for check in manifest.validation["int8"].values())
+    measured = lm.evaluate(REVELATION_22.read_text())
+    assert measured["skipped_chars"] == 0
+    # 1.573 bits/char measured for the shipped model; gzip needs ~2.5 on such text.
+    assert measured["bpc"] <= 1.70
 
 
 @pytest.mark.parametrize("prompt", ["And God said", "In the beginning"])
@@ -36,10 +43,22 @@ def test_default_model_writes_kjv_style_words(prompt):
     assert sum(w.strip(",.;:").lower() in common for w in words) / len(words) > 0.2
 
 
-def test_fashion_model_is_small_streams_and_recorded_its_test_accuracy():
+@pytest.mark.skipif(
+    not FASHION_TEST.is_dir(), reason="needs Debian dataset-fashion-mnist (.ci/run installs it)"
+)
+def test_fashion_model_test_accuracy_measured_by_the_runtime():
+    from rnnedge.datasets import read_idx
+
+    classifier = load_classifier(FASHION, device="cpu", threads=2)
+    images = read_idx(FASHION_TEST / "t10k-images-idx3-ubyte.gz")  # raw pixels [N, 28, 28]
+    labels = read_idx(FASHION_TEST / "t10k-labels-idx1-ubyte.gz")
+    predicted = [classifier.labels.index(p.label) for p in classifier.classify(list(images))]
+    assert np.mean(np.array(predicted) == labels) >= 0.90
+
+
+def test_fashion_model_is_small_and_streams():
     classifier = load_classifier(FASHION, device="cpu")
     assert FASHION.stat().st_size <= 2_000_000
-    assert json.loads(FASHION.with_suffix(".eval.json").read_text())["accuracy"] >= 0.90
     image = np.random.default_rng(0).random((28, 28), dtype=np.float32)
     steps = list(classifier.stream(image))
     assert len(steps) == 28
@@ -58,13 +77,8 @@ SENTENCES = {  # short sentences written for this test, not from the fortune col
 }
 
 
-def test_language_identifier_files_and_recorded_figures():
+def test_language_identifier_files_are_small():
     assert LANGID.stat().st_size <= 5_000_000 and LANGID_INT8.stat().st_size <= 5_000_000
-    comparison = json.loads(LANGID.with_suffix(".compare.json").read_text())["snippets"]
-    fp32 = {n: comparison[n]["results"]["rnnedge fp32 (1 thread)"] for n in ("20", "60")}
-    assert fp32["20"]["accuracy"] >= 0.95 and fp32["60"]["accuracy"] >= 0.99
-    quality = load_classifier(LANGID_INT8, device="cpu").manifest.validation["quality"]
-    assert abs(quality["accuracy_change_points"]) <= 0.5
 
 
 @pytest.mark.parametrize("path", [LANGID, LANGID_INT8], ids=["fp32", "int8"])
