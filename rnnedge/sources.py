@@ -275,3 +275,32 @@ def idx_labels_beside(images: Path) -> Path:
             "keep the labels file next to the images"
         )
     return labels
+
+
+def text_sources(
+    folders: Path | None,
+    aclimdb: Path | None,
+    table: Path | None,
+    valid_table: Path | None,
+    text_column: str,
+    label_column: str,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(training source, test source or None) from `train classify`'s data options: exactly
+    one of folders / aclImdb / table; aclImdb brings its own test split, a table may have a
+    validation table."""
+    given = [(k, v) for k, v in (("folders", folders), ("aclimdb", aclimdb), ("table", table)) if v]
+    if len(given) != 1:
+        raise InputError("give exactly one data source: --folders, --aclimdb or --table")
+    kind, path = given[0]
+    source = {
+        "kind": kind,
+        "path": str(path),
+        "text_column": text_column,
+        "label_column": label_column,
+    }
+    test = {**source} if kind == "aclimdb" else None
+    if valid_table is not None:
+        if kind != "table":
+            raise InputError("--valid-table goes with --table")
+        test = {**source, "path": str(valid_table)}
+    return source, test

@@ -13,7 +13,6 @@ from rnnedge.cli.common import (
     require_torch,
     train_app,
 )
-from rnnedge.errors import RnnedgeError
 from rnnedge.render import stderr
 
 
@@ -217,6 +216,22 @@ def train_sequence(
     )
 
 
+# `train classify` options that describe its data, not the model or the run.
+TEXT_DATA_OPTIONS = (
+    "context",
+    "folders",
+    "aclimdb",
+    "table",
+    "valid_table",
+    "text_column",
+    "label_column",
+    "tokenizer",
+    "max_vocab",
+    "max_len",
+    "valid_fraction",
+)
+
+
 @train_app.command("classify")
 def train_classify(
     context: typer.Context,
@@ -257,48 +272,11 @@ def train_classify(
     allow_new_data: AllowNewDataOpt = False,
 ) -> None:
     """Text classification (reference 000's IMDB LSTM / BiLSTM) from folders, aclImdb or tables."""
-    options = {
-        k: v
-        for k, v in locals().items()
-        if k
-        in (
-            "cell",
-            "embed_dim",
-            "hidden",
-            "layers",
-            "bidirectional",
-            "dropout",
-            "pooling",
-            "steps",
-            "batch_size",
-            "lr",
-            "eval_every",
-            "schedule",
-            "precision",
-            "seed",
-            "threads",
-            "resume",
-            "allow_new_data",
-        )
-    }
+    options = {k: v for k, v in locals().items() if k not in TEXT_DATA_OPTIONS}
     options["out"] = str(out)
-    from rnnedge.sources import text_sets
+    from rnnedge.sources import text_sets, text_sources
 
-    given = [(k, v) for k, v in (("folders", folders), ("aclimdb", aclimdb), ("table", table)) if v]
-    if len(given) != 1:
-        raise RnnedgeError("give exactly one data source: --folders, --aclimdb or --table")
-    kind, path = given[0]
-    source = {
-        "kind": kind,
-        "path": str(path),
-        "text_column": text_column,
-        "label_column": label_column,
-    }
-    test = {**source} if kind == "aclimdb" else None
-    if valid_table is not None:
-        if kind != "table":
-            raise RnnedgeError("--valid-table goes with --table")
-        test = {**source, "path": str(valid_table)}
+    source, test = text_sources(folders, aclimdb, table, valid_table, text_column, label_column)
     train_classifier(
         options,
         lambda: text_sets(source, tokenizer, max_vocab, max_len, test, valid_fraction, seed),

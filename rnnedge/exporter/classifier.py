@@ -67,6 +67,31 @@ def tensor_specs(
     )
 
 
+def classifier_manifest(payload: dict[str, Any], model: SequenceClassifier) -> Manifest:
+    """The manifest of a classifier checkpoint (before export provenance and validation)."""
+    config = model.config
+    inputs, outputs, states = tensor_specs(config)
+    architecture = {
+        **config.to_dict(),
+        "graph": "step" if config.streams else "lengths",
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    if config.streams and config.pooling == "mean":
+        architecture["max_steps"] = FLOAT32_EXACT_COUNT  # its step count is float32
+    return Manifest(
+        task="classification",
+        architecture=architecture,
+        tokenizer=tokenizer_spec(payload),
+        inputs=inputs,
+        outputs=outputs,
+        states=states,
+        labels=list(payload["labels"]),
+        preprocessing=payload.get("preprocessing", {}),
+        training=training_summary(payload),
+        export=export_provenance(),
+    )
+
+
 def tokenizer_spec(payload: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint's tokenizer restated in the manifest's full, language-neutral form
     (checkpoints from before the spec lacked unit, normalisation and special ids)."""
@@ -105,26 +130,8 @@ def export_classifier_payload(
     items = heldout_items(payload, heldout, quantize) if quantize else None
     model = load_classifier(payload)
     config = model.config
-    inputs, outputs, states = tensor_specs(config)
-    manifest = Manifest(
-        task="classification",
-        architecture={
-            **config.to_dict(),
-            "graph": "step" if config.streams else "lengths",
-            "parameters": sum(p.numel() for p in model.parameters()),
-        },
-        tokenizer=tokenizer_spec(payload),
-        inputs=inputs,
-        outputs=outputs,
-        states=states,
-        labels=list(payload["labels"]),
-        preprocessing=payload.get("preprocessing", {}),
-        training=training_summary(payload),
-        export=export_provenance(),
-    )
+    manifest = classifier_manifest(payload, model)
     apply_provenance(manifest, payload, provenance)
-    if config.streams and config.pooling == "mean":
-        manifest.architecture["max_steps"] = FLOAT32_EXACT_COUNT  # its step count is float32
     graph = export_step_graph(model) if config.streams else export_lengths_graph(model)
     model_bytes = with_manifest(declare_shapes(graph, manifest), manifest)
     report: dict[str, Any] = {"structure": check_model(model_bytes)}
