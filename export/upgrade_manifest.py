@@ -14,7 +14,6 @@ A JSON copy of the manifest is written beside each model for JavaScript runtimes
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import tomllib
 
 from rnnedge.atomic import write_bytes_atomic
 from rnnedge.contract import MANIFEST_KEY, SCHEMA_VERSION, Manifest
-from rnnedge.exporter import identity_options, lm_tokenizer_spec, model_identity, portable
+from rnnedge.exporter import lm_tokenizer_spec, model_identity, portable
 from rnnedge.exporter.onnx_io import declare_shapes, with_manifest
 from rnnedge.runtime.catalog import manifest_json_path, write_manifest_json
 from rnnedge.runtime.graph import FLOAT32_EXACT_COUNT
@@ -43,7 +42,9 @@ def restated(manifest: Manifest, path: Path) -> Manifest:
     """`manifest` in schema 1.1 (see the module docstring)."""
     previous = manifest.schema_version
     payload = {"data": manifest.training.get("data", {})}
-    manifest.identity = model_identity(payload, path, identity_options() | recipe_identity(manifest))
+    manifest.identity = model_identity(
+        payload, path, identity_options() | recipe_identity(manifest)
+    )
     manifest.identity["recipe"] = manifest.export.get("recipe")
     if manifest.task == "language-model":
         manifest.tokenizer = lm_tokenizer_spec(CharTokenizer.from_dict(manifest.tokenizer))
