@@ -42,9 +42,7 @@ def restated(manifest: Manifest, path: Path) -> Manifest:
     """`manifest` in schema 1.1 (see the module docstring)."""
     previous = manifest.schema_version
     payload = {"data": manifest.training.get("data", {})}
-    manifest.identity = model_identity(
-        payload, path, identity_options() | recipe_identity(manifest)
-    )
+    manifest.identity = model_identity(payload, path, recipe_identity(manifest))
     manifest.identity["recipe"] = manifest.export.get("recipe")
     if manifest.task == "language-model":
         manifest.tokenizer = lm_tokenizer_spec(CharTokenizer.from_dict(manifest.tokenizer))
