@@ -153,3 +153,23 @@ def doctor_command(json_out: JsonOpt = False) -> None:
         stdout.print(doctor_table(report))
     if report["problems"]:
         raise typer.Exit(1)
+
+
+@app.command("web")
+def web_command(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = any free port).")] = 8000,
+    root: Annotated[
+        Path, typer.Option(help="The rnnedge checkout whose examples/web to serve.")
+    ] = Path("."),
+) -> None:
+    """Serve the browser page (examples/web: generation and language ID in wasm) locally."""
+    from rnnedge.render import stderr
+    from rnnedge.web import make_server, page_url
+
+    server = make_server(root.resolve(), port)
+    print(page_url(server), flush=True)
+    stderr.print("serving on 127.0.0.1 only; Ctrl-C stops")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
