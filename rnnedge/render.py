@@ -314,7 +314,7 @@ def bench_report_table(task: str, report: dict[str, Any]) -> Table:
 
 
 def plot_steps(steps: Any, labels: list[str], title: str, path: Any) -> None:
-    """Per-step class probabilities as stacked bar rows (reference 003's picture)."""
+    """Per-step class probabilities as stacked bar rows (the picture of the row-by-row MNIST tutorial)."""
     try:
         import matplotlib
 

@@ -140,7 +140,7 @@ def train_add(
     resume: ResumeOpt = False,
     allow_new_data: AllowNewDataOpt = False,
 ) -> None:
-    """Binary addition, LSB first (reference 004): trains to exact sums in seconds."""
+    """Binary addition, LSB first (the numpy RNN tutorial's task): exact sums in seconds."""
     options = {
         k: v for k, v in locals().items() if k not in ("bits", "train_examples", "valid_examples")
     }
@@ -190,7 +190,7 @@ def train_sequence(
     resume: ResumeOpt = False,
     allow_new_data: AllowNewDataOpt = False,
 ) -> None:
-    """Vector sequences from IDX images, each read row by row (reference 003)."""
+    """Vector sequences from IDX images, each read row by row (the row-by-row MNIST tutorial)."""
     options = {
         k: v
         for k, v in locals().items()
@@ -271,7 +271,7 @@ def train_classify(
     resume: ResumeOpt = False,
     allow_new_data: AllowNewDataOpt = False,
 ) -> None:
-    """Text classification (reference 000's IMDB LSTM / BiLSTM) from folders, aclImdb or tables."""
+    """Text classification (the tflearn IMDB LSTM / BiLSTM) from folders, aclImdb or tables."""
     options = {k: v for k, v in locals().items() if k not in TEXT_DATA_OPTIONS}
     options["out"] = str(out)
     from rnnedge.sources import text_sets, text_sources

@@ -27,7 +27,7 @@ class LMConfig:
     cell: str = "lstm"
     hidden: int = 256
     layers: int = 2
-    embed_dim: int = 64  # 0 = one-hot input (reference 001), no learned embedding
+    embed_dim: int = 64  # 0 = one-hot input (as the d2l char-RNN tutorial), no learned embedding
     dropout: float = 0.0
 
     def to_dict(self) -> dict:

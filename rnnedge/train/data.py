@@ -1,4 +1,5 @@
-"""Language-model data: the held-out split and the two batch schemes of reference 001.
+"""Language-model data: the held-out split and the two batch schemes of the d2l char-RNN tutorial
+(random windows, consecutive streams).
 
 - ``random``: each batch is B windows at random offsets; state starts at zero each batch.
 - ``sequential``: the training text is cut into B contiguous streams read in order, and the
