@@ -314,7 +314,8 @@ def bench_report_table(task: str, report: dict[str, Any]) -> Table:
 
 
 def plot_steps(steps: Any, labels: list[str], title: str, path: Any) -> None:
-    """Per-step class probabilities as stacked bar rows (the picture of the row-by-row MNIST tutorial)."""
+    """Per-step class probabilities as stacked bar rows (the row-by-row MNIST tutorial's
+    picture)."""
     try:
         import matplotlib
 
