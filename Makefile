@@ -18,10 +18,11 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	touch $@
 
 # Tests also train, export and plot: torch 2.13.0 is pinned first so pip takes the CPU wheel on
-# disk instead of a multi-GB CUDA build.
+# disk instead of a multi-GB CUDA build. `triton` (tritonclient[grpc], a few MB) checks the
+# Triton repository's config against Triton's own protobuf.
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet 'torch==2.13.0'
-	$(BIN)/pip install --quiet -e '.[cpu,train,dev,plot]'
+	$(BIN)/pip install --quiet -e '.[cpu,train,dev,plot,triton]'
 	touch $(VENV)/.runtime $@
 
 demo: $(VENV)/.runtime

@@ -43,6 +43,10 @@ def export_command(
         bool,
         typer.Option(help="Also write MODEL.manifest.json beside it (for JavaScript runtimes)."),
     ] = False,
+    triton: Annotated[
+        Path | None,
+        typer.Option(help="Also write a Triton model repository entry here (extra `triton`)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Export a checkpoint to one validated, self-describing ONNX file."""
@@ -66,6 +70,10 @@ def export_command(
         from rnnedge.runtime.catalog import manifest_json_path, write_manifest_json
 
         write_manifest_json(result.manifest, manifest_json_path(result.path))
+    if triton is not None:
+        from rnnedge.serve.triton import write_repository
+
+        stderr.print(f"wrote {write_repository(result.path, triton, name)}")
     if json_out:
         print_json(
             {
