@@ -14,8 +14,39 @@ from rnnedge.render import stderr, stdout
 
 @app.command("export")
 def export_command(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint from `rnnedge train` (.pt).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the .onnx.")],
+    checkpoint: Annotated[
+        Path | None,
+        typer.Argument(help="Checkpoint from `rnnedge train` (.pt); or give --module instead."),
+    ] = None,
+    module: Annotated[
+        str | None,
+        typer.Option(
+            help="Your own model: path/to/file.py:factory, a function returning the "
+            "torch.nn.Module. The file is run as Python (it is your code; run only files you "
+            "trust). See README 'Bring your own model'."
+        ),
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="With --module: its state_dict (torch.save), read safely.")
+    ] = None,
+    vocab: Annotated[
+        Path | None,
+        typer.Option(help="With --module: the tokens in id order, one per line (or a JSON array)."),
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="With --module: a classifier's labels in logit order, one per line."),
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="With --module: language-model or classification (default: by --labels)."
+        ),
+    ] = None,
+    pooling: Annotated[
+        str, typer.Option(help="With --module, classifiers: how forward pools (last, mean, max).")
+    ] = "last",
     quantize: Annotated[
         str | None, typer.Option(help="int8: dynamic int8 weights, for CPU.")
     ] = None,
@@ -49,23 +80,31 @@ def export_command(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Export a checkpoint to one validated, self-describing ONNX file."""
+    """Export a checkpoint, or your own torch module (--module), to one validated,
+    self-describing ONNX file."""
     require_torch()
     from rnnedge.exporter import export_checkpoint, identity_options
+    from rnnedge.exporter.user_module import export_module_file
 
     if fp16 and quantize:
         raise InputError(f"--fp16 and --quantize {quantize} both given; pick one precision")
+    if (checkpoint is None) == (module is None):
+        raise InputError("give a checkpoint or --module path/to/file.py:factory (one of them)")
+    options = dict(
+        quantize="fp16" if fp16 else quantize,
+        heldout=heldout,
+        run_validation=validate,
+        identity=identity_options(
+            name, description, model_version, license, author, data_source, data_license
+        ),
+    )
     with stderr.status("exporting and validating…"):
-        result = export_checkpoint(
-            checkpoint,
-            output,
-            quantize="fp16" if fp16 else quantize,
-            heldout=heldout,
-            run_validation=validate,
-            identity=identity_options(
-                name, description, model_version, license, author, data_source, data_license
-            ),
-        )
+        if module is not None:
+            result = export_module_file(
+                module, output, weights, vocab, labels, task, pooling=pooling, **options
+            )
+        else:
+            result = export_checkpoint(checkpoint, output, **options)
     if write_manifest:
         from rnnedge.runtime.catalog import manifest_json_path, write_manifest_json
 

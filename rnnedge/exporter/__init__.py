@@ -324,3 +324,7 @@ def quality_change(
         "bpc_change_relative": (after["bpc"] - before["bpc"]) / before["bpc"],
         "measured_on": reduced.provider,
     }
+
+
+# Bring your own model: defined after everything above, which it builds on.
+from rnnedge.exporter.user_module import export_module as export_module  # noqa: E402
