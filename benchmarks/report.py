@@ -278,7 +278,18 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
     ]
     if report.get("classifiers"):
         lines += classifier_tables(report["classifiers"])
+    lines += embedding_section(path.parent / "embedding.json")
     path.write_text("\n".join(lines))
+
+
+def embedding_section(data_path: Path) -> list[str]:
+    """The "Outside Python" section (Node.js, the browser), measured separately by
+    benchmarks/embedding.py, when its data is beside the report."""
+    if not data_path.exists():
+        return []
+    from embedding import render_section  # benchmarks/ is on sys.path, as for run.py
+
+    return render_section(json.loads(data_path.read_text()))
 
 
 def classifier_tables(classifiers: dict[str, Any]) -> list[str]:
