@@ -158,11 +158,29 @@ def doctor_table(report: dict[str, Any]) -> Table:
         ("python", f"{report['python']} on {report['platform']}"),
         ("onnxruntime", ", ".join(f"{k} {v}" for k, v in builds.items()) or "not installed"),
         ("providers", ", ".join(report["providers"]) or "-"),
+        ("CUDA", cuda_line(report.get("cuda"), report.get("onnxruntime_module"))),
+        ("GPU", gpu_line(report.get("gpu"))),
         ("torch", report["torch"] or "not installed (train/export unavailable)"),
         ("default model", report["default_model"] or "-"),
         ("problems", "\n".join(report["problems"]) or "none"),
     ]
     return key_value_table("rnnedge doctor", rows)
+
+
+def cuda_line(cuda: dict[str, Any] | None, module: dict[str, Any] | None) -> str:
+    """Whether a CUDA session really runs here (a tiny one was run), and why not."""
+    if cuda is None:
+        return "-"
+    build = f" (onnxruntime built for CUDA {module['built_for_cuda']})" if module else ""
+    if cuda["usable"]:
+        return f"runs: a CUDA session was created and ran{build}"
+    return f"cannot run: {cuda['reason']}"
+
+
+def gpu_line(gpu: dict[str, Any] | None) -> str:
+    if not gpu or not gpu["gpus"]:
+        return f"none ({gpu['reason']})" if gpu else "-"
+    return "\n".join(f"{g['name']}, driver {g['driver']}, {g['memory']}" for g in gpu["gpus"])
 
 
 def bench_table(report: dict[str, Any]) -> Table:

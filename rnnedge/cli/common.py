@@ -82,7 +82,10 @@ def print_json(data: Any) -> None:
 
 
 def note_precision(runtime: Any) -> None:
-    """One stderr line when the file's precision does not suit the provider running it."""
+    """One stderr line when --device auto chose between CUDA and the CPU (which one, and
+    why not CUDA), and one when the file's precision does not suit the provider running it."""
+    if runtime.loaded.device_note:
+        stderr.print(f"note: {runtime.loaded.device_note}", soft_wrap=True, markup=False)
     mismatch = runtime.precision_mismatch()
     if mismatch:
         stderr.print(f"note: {mismatch}")

@@ -16,15 +16,21 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rnnedge.contract import MANIFEST_KEY, Manifest, check_declared_tensors
 from rnnedge.errors import DependencyError, DeviceError, InputError, ModelError
+from rnnedge.runtime.cuda import CUDA, CudaStatus, cuda_status
 from rnnedge.runtime.protoscan import MalformedModel, scan_model
 
 DEVICES = ("auto", "cpu", "cuda")
+CPU = "CPUExecutionProvider"
+# TF32 off: an fp32 file on CUDA computes in fp32 like it does on the CPU (ORT's default
+# rounds matrix inputs to 10-bit mantissas on Ampere and later); the fp16 file is the fast one.
+CUDA_PROVIDER = (CUDA, {"use_tf32": "0"})
 # One intra-op thread is the measured default for small recurrent models: a step is a few
 # small matrix-vector products, and a second thread costs more in hand-off than it saves.
 DEFAULT_THREADS = 1
@@ -86,19 +92,29 @@ def read_model_bytes(path: str | Path) -> bytes:
     return path.read_bytes()
 
 
-def choose_providers(device: str, available: list[str]) -> list[str]:
-    """Providers for `device`; cuda that cannot run is an error, auto falls back to CPU."""
+def choose_providers(
+    device: str, probe: Callable[[], CudaStatus] | None = None
+) -> tuple[list[Any], str | None]:
+    """Providers for `device`, and a note for the user (None: nothing to say).
+
+    `probe` (default: cuda_status) says whether CUDA really runs here; `cpu` never calls
+    it. `cuda` that cannot run is an error naming why; `auto` takes CUDA only where a
+    CUDA session really runs, and says which provider it chose whenever this onnxruntime
+    has CUDA (a CPU build has nothing to fall back from, so it says nothing).
+    """
     if device not in DEVICES:
         raise DeviceError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
-    has_cuda = "CUDAExecutionProvider" in available
-    if device == "cuda" and not has_cuda:
-        raise DeviceError(
-            "--device cuda asked for, but this onnxruntime has no CUDA provider (available: "
-            f"{', '.join(available)}); install 'rnnedge[gpu]' or use --device cpu"
+    if device == "cpu":
+        return [CPU], None
+    cuda = (probe or cuda_status)()
+    if cuda.usable:
+        return [CUDA_PROVIDER, CPU], (
+            "--device auto: running on CUDA" if device == "auto" else None
         )
-    if device in ("cuda", "auto") and has_cuda:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+    if device == "cuda":
+        raise DeviceError(f"--device cuda cannot run here: {cuda.reason}; or use --device cpu")
+    note = f"--device auto: running on the CPU: CUDA cannot run ({cuda.reason})"
+    return [CPU], note if cuda.listed else None
 
 
 @dataclass
@@ -109,6 +125,7 @@ class LoadedSession:
     manifest: Manifest
     provider: str
     path: str
+    device_note: str | None = None  # what --device auto chose, for the CLI to show
 
 
 def open_session(
@@ -133,7 +150,7 @@ def open_session(
     # a process) between the short calls of a streaming step.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
-    providers = choose_providers(device, ort.get_available_providers())
+    providers, note = choose_providers(device)
     try:
         session = ort.InferenceSession(data, sess_options=options, providers=providers)
     except Exception as exc:  # ORT raises its own exception types for unparsable files
@@ -151,7 +168,12 @@ def open_session(
     except ModelError as exc:  # the contract's reasons do not know the file: name it
         raise ModelError(f"{path!r}: {exc}") from None
     check_graph_matches(session, manifest, path)
-    return LoadedSession(session, manifest, session.get_providers()[0], path)
+    provider = session.get_providers()[0]
+    if providers[0] == CUDA_PROVIDER and provider != CUDA:  # the probe ran, this did not
+        if device == "cuda":
+            raise DeviceError(f"--device cuda: {path!r} did not get the CUDA provider ({provider})")
+        note = f"--device auto: running on {provider}, the CUDA provider did not start"
+    return LoadedSession(session, manifest, provider, path, note)
 
 
 def check_model_bytes(data: bytes, path: str) -> None:

@@ -1,0 +1,220 @@
+"""Device choice without a GPU: `--device cuda` runs on CUDA or fails in one line naming why,
+`--device auto` takes CUDA only where a CUDA session really runs and says which provider
+it chose, and the CUDA probe reads what onnxruntime and the loader report.
+
+The probe is replaced by fixed answers here (the GPU-present branches), or by a fake
+onnxruntime module that fails the way onnxruntime-gpu does on a machine without a driver.
+tests/test_doctor.py runs the real onnxruntime-gpu wheel.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+
+from helpers import ANSI, error_line, invoke, succeeded
+from rnnedge.errors import DeviceError
+from rnnedge.runtime import cuda, session
+from rnnedge.runtime.cuda import CudaStatus, probe_cuda
+from rnnedge.runtime.session import CUDA_PROVIDER, choose_providers
+
+CPU = "CPUExecutionProvider"
+WORKS = CudaStatus(usable=True, listed=True, built_for="13.0")
+NO_DRIVER = CudaStatus(
+    usable=False,
+    reason="no NVIDIA driver (libcuda.so.1 not found: no GPU here, or no driver)",
+    listed=True,
+    built_for="13.0",
+)
+CPU_BUILD = CudaStatus(usable=False, reason="this onnxruntime (1.32.0) has no CUDA provider")
+
+
+def never() -> CudaStatus:
+    raise AssertionError("--device cpu must not probe CUDA")
+
+
+@pytest.mark.parametrize(
+    ("device", "status", "providers", "note"),
+    [
+        ("cpu", None, [CPU], None),
+        ("cuda", WORKS, [CUDA_PROVIDER, CPU], None),
+        ("auto", WORKS, [CUDA_PROVIDER, CPU], "--device auto: running on CUDA"),
+        ("auto", NO_DRIVER, [CPU], "libcuda.so.1"),  # the fallback says why
+        ("auto", CPU_BUILD, [CPU], None),  # a CPU build has nothing to fall back from
+    ],
+)
+def test_choose_providers(device, status, providers, note) -> None:
+    chosen, said = choose_providers(device, (lambda: status) if status else never)
+    assert chosen == providers
+    if note is None:
+        assert said is None
+    else:
+        assert note in said and ("CPU" in said) == (providers == [CPU])
+
+
+@pytest.mark.parametrize("status", [NO_DRIVER, CPU_BUILD])
+def test_device_cuda_that_cannot_run_is_an_error_saying_why(status: CudaStatus) -> None:
+    with pytest.raises(DeviceError, match="--device cuda cannot run here") as raised:
+        choose_providers("cuda", lambda: status)
+    assert status.reason in str(raised.value) and "--device cpu" in str(raised.value)
+
+
+def test_unknown_device_is_refused_before_probing() -> None:
+    with pytest.raises(DeviceError, match="auto, cpu, cuda"):
+        choose_providers("gpu", never)
+
+
+def notes(stderr: str) -> list[str]:
+    return [line for line in ANSI.sub("", stderr).splitlines() if line.startswith("note:")]
+
+
+GENERATE = ("infer", "generate", "--prompt", "the", "--max-new-tokens", "5", "--seed", "0")
+
+
+def test_auto_fallback_is_one_note_naming_the_reason(tiny_model, monkeypatch) -> None:
+    monkeypatch.setattr(session, "cuda_status", lambda: NO_DRIVER)
+    result = succeeded(invoke(*GENERATE, tiny_model, "--device", "auto"))
+    assert len(result.stdout.rstrip("\n")) == len("the") + 5
+    (note,) = notes(result.stderr)
+    assert "running on the CPU" in note and "libcuda.so.1" in note
+
+
+def test_device_cuda_fails_in_one_line_when_cuda_cannot_run(tiny_model, monkeypatch) -> None:
+    monkeypatch.setattr(session, "cuda_status", lambda: NO_DRIVER)
+    result = invoke(*GENERATE, tiny_model, "--device", "cuda")
+    error_line(result, "--device cuda cannot run here", "libcuda.so.1", "--device cpu")
+    assert result.stdout == ""
+
+
+def test_cpu_build_auto_is_quiet_and_cuda_names_the_build(tiny_model, monkeypatch) -> None:
+    """The real probe on this checkout's CPU onnxruntime: nothing listed, nothing said."""
+    if cuda.cuda_status().listed:
+        pytest.skip("this onnxruntime has a CUDA provider (the GPU build is installed)")
+    assert notes(succeeded(invoke(*GENERATE, tiny_model)).stderr) == []
+    error_line(invoke(*GENERATE, tiny_model, "--device", "cuda"), "no CUDA provider", "[gpu]")
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")
+def test_a_model_that_does_not_get_cuda_is_caught_after_loading(tiny_model, monkeypatch) -> None:
+    """The probe says CUDA runs but this onnxruntime (the CPU build) gives the model the
+    CPU: cuda is an error, auto runs on the CPU and says so."""
+    if cuda.cuda_status().usable:
+        pytest.skip("CUDA really runs here")
+    monkeypatch.setattr(session, "cuda_status", lambda: WORKS)
+    error_line(invoke(*GENERATE, tiny_model, "--device", "cuda"), "did not get the CUDA provider")
+    result = succeeded(invoke(*GENERATE, tiny_model, "--device", "auto"))
+    (note,) = notes(result.stderr)
+    assert "running on CPUExecutionProvider" in note and "did not start" in note
+
+
+def test_device_cpu_is_quiet_and_never_probes(tiny_model, monkeypatch) -> None:
+    monkeypatch.setattr(session, "cuda_status", never)
+    assert notes(succeeded(invoke(*GENERATE, tiny_model, "--device", "cpu")).stderr) == []
+
+
+# --------------------------------------------------------------------------------------
+# The probe, against a fake onnxruntime module
+# --------------------------------------------------------------------------------------
+
+ORT_LOG = (
+    "\x1b[1;31m2026-11-25 12:07:20 [E:onnxruntime:Default, provider_bridge_ort.cc:2458 "
+    "operator()] /src/provider_bridge_ort.cc:2043 onnxruntime::ProviderLibrary::Get() "
+    "[ONNXRuntimeError] : 1 : FAIL : Failed to load library /x/libonnxruntime_providers_cuda.so "
+    "with error: libcublasLt.so.13: cannot open shared object file: No such file or directory\n"
+    "\x1b[m\x1b[0;93m2026-11-25 [W:onnxruntime:Default, onnxruntime_pybind_state.cc:1295 "
+    "CreateExecutionProviderFactoryInstance] Failed to create CUDAExecutionProvider. Require "
+    "cuDNN 9.* and CUDA 13.*.\x1b[m\n"
+)
+
+
+class FakeSession:
+    def __init__(self, providers: list[str], log: str = "", error: Exception | None = None):
+        if log:
+            os.write(2, log.encode())  # where onnxruntime's C++ logger writes
+        if error:
+            raise error
+        self.providers = providers
+
+    def get_providers(self) -> list[str]:
+        return self.providers
+
+    def run(self, names: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return [feeds["x"]]
+
+
+class FakeOrt:
+    """onnxruntime-gpu built for CUDA 13: lists CUDA; sessions get `gets`."""
+
+    __version__ = "1.31.1"
+    cuda_version = "13.0"
+
+    def __init__(self, gets: list[str], log: str = "", error: Exception | None = None):
+        self.gets, self.log, self.error, self.preloaded = gets, log, error, False
+
+    def get_available_providers(self) -> list[str]:
+        return ["CUDAExecutionProvider", CPU]
+
+    def preload_dlls(self) -> None:
+        print("Failed to load libcudnn.so.9")  # what the real one prints to stdout
+        self.preloaded = True
+
+    def InferenceSession(self, model: bytes, providers: list[str]) -> FakeSession:
+        assert providers == ["CUDAExecutionProvider"]  # CUDA alone: no silent CPU
+        return FakeSession(self.gets, self.log, self.error)
+
+
+def fake_loader(monkeypatch, missing: set[str]) -> None:
+    monkeypatch.setattr(cuda, "loads", lambda soname: soname not in missing)
+
+
+def test_probe_names_missing_libraries_and_onnxruntime_s_error(monkeypatch, capfd) -> None:
+    fake_loader(monkeypatch, {"libcuda.so.1", "libcublasLt.so.13", "libcudnn.so.9"})
+    ort = FakeOrt(gets=[CPU], log=ORT_LOG)
+    status = probe_cuda(ort)
+    assert not status.usable and status.listed and status.built_for == "13.0" and ort.preloaded
+    assert status.missing_libraries == ("libcuda.so.1", "libcublasLt.so.13", "libcudnn.so.9")
+    assert status.onnxruntime_error.startswith("libcublasLt.so.13: cannot open shared object")
+    assert "no NVIDIA driver" in status.reason and "cuDNN 9" in status.reason
+    assert "libcudart.so.13" not in status.reason  # it loads
+    out, err = capfd.readouterr()
+    assert out == "" and "Failed to load library" not in err  # the log and prints are held
+
+
+def test_probe_reports_an_exception_when_there_is_no_log(monkeypatch) -> None:
+    fake_loader(monkeypatch, set())
+    status = probe_cuda(FakeOrt(gets=[CPU], error=RuntimeError("CUDA failure 100:\n no device")))
+    assert not status.usable and status.missing_libraries == ()
+    assert status.reason == "onnxruntime: CUDA failure 100: no device"
+
+
+def test_probe_says_so_when_cuda_gives_no_reason(monkeypatch) -> None:
+    fake_loader(monkeypatch, set())
+    status = probe_cuda(FakeOrt(gets=[CPU]))
+    assert not status.usable and "gave no reason" in status.reason
+
+
+def test_probe_accepts_a_session_that_ran_on_cuda(monkeypatch) -> None:
+    fake_loader(monkeypatch, set())
+    status = probe_cuda(FakeOrt(gets=["CUDAExecutionProvider", CPU]))
+    assert status.usable and status.reason == "" and all(status.libraries.values())
+
+
+def test_probe_on_a_cpu_build_says_which_extra_to_install() -> None:
+    class CpuOrt:
+        __version__ = "1.32.0"
+
+        def get_available_providers(self) -> list[str]:
+            return [CPU]
+
+    status = probe_cuda(CpuOrt())
+    assert not status.usable and not status.listed and "rnnedge[gpu]" in status.reason
+
+
+def test_required_libraries_follow_the_build_s_cuda_version() -> None:
+    names = list(cuda.required_libraries("13.0"))
+    assert names[0] == "libcuda.so.1" and "libcudart.so.13" in names
+    assert names.index("libcublasLt.so.13") < names.index("libcublas.so.13")  # load order
+    assert "libcudnn.so.9" in names and "libcudart.so.12" in cuda.required_libraries("12.8")
