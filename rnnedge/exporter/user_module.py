@@ -170,7 +170,7 @@ def export_user_module(
     check_quantization(quantize)
     target = make_target(task, vocabulary, labels, pooling, unknown)
     module = module.eval()
-    payload = {"data": {}, "labels": target.labels, "source": dict(source or {})}
+    payload = {"data": dict(source or {}), "labels": target.labels}
     provenance = {
         "source": "user module",
         **(source or {}),
@@ -413,26 +413,33 @@ def not_understood(name: str, why: str) -> InputError:
     )
 
 
+KNOWN = (nn.Embedding, nn.RNNBase, nn.Linear)
+
+
+def sort_submodules(module: nn.Module) -> dict[type, list[tuple[str, nn.Module]]]:
+    """The module's Embedding, RNN and Linear layers by kind; an error naming the first
+    other layer with weights or computation (dropout and containers are fine) or a weight
+    held outside any layer (e.g. a learned initial state)."""
+    found: dict[type, list[tuple[str, nn.Module]]] = {kind: [] for kind in KNOWN}
+    for name, child in module.named_modules():
+        if isinstance(child, KNOWN):
+            if type(child) not in (nn.Embedding, nn.Linear, *CELL_NAMES):
+                raise not_understood(f"submodule {name!r}", f"{type(child).__name__} is a subclass")
+            kind = nn.RNNBase if isinstance(child, nn.RNNBase) else type(child)
+            found[kind].append((name, child))
+        elif not list(child.children()) and not isinstance(child, IGNORED) and name:
+            raise not_understood(f"submodule {name!r}", f"a {type(child).__name__} layer")
+        else:
+            for owned, _ in child.named_parameters(recurse=False):
+                where = f"{name}.{owned}" if name else owned
+                raise not_understood(f"parameter {where!r}", "a weight outside the known layers")
+    return found
+
+
 def find_parts(module: nn.Module) -> Parts:
     """Embedding, recurrent layer and head of `module`, or an error naming the first
     submodule or attribute that does not fit the common shapes."""
-    found: dict[type, list[tuple[str, nn.Module]]] = {
-        nn.Embedding: [],
-        nn.RNNBase: [],
-        nn.Linear: [],
-    }
-    for name, child in module.named_modules():
-        for owned, _ in child.named_parameters(recurse=False):
-            if not isinstance(child, (nn.Embedding, nn.RNNBase, nn.Linear)):
-                where = f"{name}.{owned}" if name else owned
-                raise not_understood(f"parameter {where!r}", "a weight outside the known layers")
-        if isinstance(child, (nn.Embedding, nn.RNNBase, nn.Linear)):
-            kind = nn.RNNBase if isinstance(child, nn.RNNBase) else type(child)
-            if type(child) not in (nn.Embedding, nn.Linear, *CELL_NAMES):
-                raise not_understood(f"submodule {name!r}", f"{type(child).__name__} is a subclass")
-            found[kind].append((name, child))
-        elif not list(child.children()) and not isinstance(child, IGNORED):
-            raise not_understood(f"submodule {name!r}", f"a {type(child).__name__} layer")
+    found = sort_submodules(module)
     for kind, wanted, allowed in ((nn.Embedding, 0, 1), (nn.RNNBase, 1, 1), (nn.Linear, 1, 1)):
         items = found[kind]
         if not (wanted <= len(items) <= allowed):
@@ -938,7 +945,8 @@ def describe_source(manifest: Manifest, module: nn.Module, how: str) -> None:
     manifest.architecture.update({"source": "user module", "module": type(module).__name__})
     manifest.architecture.setdefault("graph", how)
     manifest.architecture["read_as"] = how
-    manifest.training["trained_by"] = "the user's own code (rnnedge.exporter.export_module)"
+    # Nothing is known of the training but what the caller said (module and weights files).
+    manifest.training = {"trained_by": "the user's own code", **manifest.training["data"]}
 
 
 # --------------------------------------------------------------------------- validation
