@@ -1,0 +1,142 @@
+"""Multilingual text that Debian packages carry, beyond the fortunes, for language ID.
+
+Two sources, each a list of distinct texts per language code:
+
+- gettext message catalogues (``/usr/share/locale/<locale>/LC_MESSAGES/*.mo`` of the installed
+  packages): every translated message, with format directives, accelerators and markup
+  removed; English is the catalogues' own source strings (the msgids). Untranslated messages
+  (msgstr equal to msgid) are dropped, since they are English under another label.
+- the Debian reference manual's translations (``debian-reference-<lang>`` packages, their
+  plain-text rendering ``/usr/share/debian-reference/debian-reference.<lang>.txt.gz``): prose
+  paragraphs only (no tables, shell sessions, tables of contents), and, in a translation, no
+  paragraph that is word for word in the English original or reads as English (left
+  untranslated).
+"""
+
+from __future__ import annotations
+
+import gettext
+import gzip
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+LOCALE_DIR = Path("/usr/share/locale")
+REFERENCE_DIR = Path("/usr/share/debian-reference")
+# language code: gettext locales (English: the msgids of every catalogue below)
+GETTEXT_LOCALES = {
+    "bg": ["bg"],
+    "cs": ["cs"],
+    "de": ["de"],
+    "en": [],
+    "eo": ["eo"],
+    "es": ["es"],
+    "ga": ["ga"],
+    "it": ["it"],
+    "pl": ["pl"],
+    "pt": ["pt", "pt_BR"],
+    "ru": ["ru"],
+    "zh": ["zh_CN", "zh_TW"],
+}
+# language code: debian-reference translations (the manual has no bg, cs, eo, ga, pl, ru)
+REFERENCE_LANGUAGES = {
+    "de": ["de"],
+    "en": ["en"],
+    "es": ["es"],
+    "it": ["it"],
+    "pt": ["pt", "pt-br"],
+    "zh": ["zh-cn"],
+}
+MIN_CHARS, MIN_LETTER_SHARE = 20, 0.6
+WHITESPACE = re.compile(r"\s+")
+FORMAT_DIRECTIVES = re.compile(
+    r"%(\d+\$)?[-+ #0']*(\*|\d+)?(\.(\*|\d+))?(hh|h|ll|l|L|q|j|z|t|I64)?[diouxXeEfFgGcspSn%]"
+    r"|%\([^)]*\)[a-z]|%[A-Za-z]\b|\$\{?\w+\}?|\{[^{}]*\}"
+)
+MARKUP = re.compile(r"<[^>]{0,80}>|&\w+;")
+LIST_MARKER = re.compile(r"^(\*|\d+\.) ")
+NUMBERED = re.compile(r"^(\S+ ?)?\d+(\.\d+)*\.? ")  # "4.2. Heading", "Table 9.20. List"
+CJK_LINE_BREAK = re.compile(
+    r"(?<=[\u3000-\u9fff\uff00-\uffef])\n\s*(?=[\u3000-\u9fff\uff00-\uffef])"
+)
+ENGLISH_WORDS = re.compile(r"\b(the|and|of|to|is|are|you|your|with|for|this|that|can|be|by)\b")
+ACCELERATORS = re.compile(r"\(_?&?\w\)|[_&](?=\w)")
+
+
+def clean_message(text: str) -> str:
+    """A catalogue message as prose: no format directives, markup, accelerators or line breaks."""
+    text = FORMAT_DIRECTIVES.sub(" ", MARKUP.sub(" ", text))
+    return WHITESPACE.sub(" ", ACCELERATORS.sub("", text)).strip()
+
+
+def is_prose(text: str) -> bool:
+    """Long enough, and mostly letters (not a path, an option list or a number format)."""
+    visible = [c for c in text if not c.isspace()]
+    letters = sum(c.isalpha() for c in visible)
+    return len(text) >= MIN_CHARS and letters >= MIN_LETTER_SHARE * max(1, len(visible))
+
+
+def catalogue_pairs(locale: str) -> Iterator[tuple[str, str]]:
+    """(msgid, msgstr) of every translated message in the locale's installed catalogues."""
+    for path in sorted((LOCALE_DIR / locale / "LC_MESSAGES").glob("*.mo")):
+        try:
+            with path.open("rb") as handle:
+                catalogue = gettext.GNUTranslations(handle)
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue  # a catalogue in a legacy charset or a damaged file: not needed
+        for key, value in catalogue._catalog.items():
+            msgid = key[0] if isinstance(key, tuple) else key  # plural forms: (msgid, n)
+            if msgid and value and value != msgid:
+                yield msgid, value
+
+
+def gettext_messages(language: str) -> list[str]:
+    """Distinct cleaned messages of one language (English: the source strings)."""
+    if language == "en":
+        locales = [loc for locs in GETTEXT_LOCALES.values() for loc in locs]
+        texts = (msgid for loc in locales for msgid, _ in catalogue_pairs(loc))
+    else:
+        texts = (msgstr for loc in GETTEXT_LOCALES[language] for _, msgstr in catalogue_pairs(loc))
+    seen: dict[str, None] = {}
+    for text in texts:
+        clean = clean_message(text)
+        if is_prose(clean):
+            seen.setdefault(clean)
+    return list(seen)
+
+
+def manual_paragraphs(variant: str) -> list[str]:
+    """Prose paragraphs and list items of one rendering of the manual, each on one line.
+
+    Body text is indented (headings are not); tables ('|', '+'), shell sessions ('$', '#'),
+    tables of contents and table captions (numbered) are not prose and are skipped.
+    """
+    raw = gzip.decompress((REFERENCE_DIR / f"debian-reference.{variant}.txt.gz").read_bytes())
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", raw.decode("utf-8").replace("\xa0", " ")):
+        if not all(line.startswith("    ") for line in block.split("\n") if line.strip()):
+            continue
+        block = CJK_LINE_BREAK.sub("", block)  # a wrapped Chinese line is one word, no space
+        text = LIST_MARKER.sub("", WHITESPACE.sub(" ", block).strip())
+        if text[:1] in "|+$#" or NUMBERED.search(text[:40]):
+            continue
+        if is_prose(text):
+            paragraphs.append(text)
+    return paragraphs
+
+
+def looks_english(text: str) -> bool:
+    """Two or more distinct English function words: an untranslated (older English) paragraph
+    that the exact comparison with today's English original misses."""
+    return len(set(ENGLISH_WORDS.findall(text.lower()))) >= 2
+
+
+def reference_paragraphs(language: str) -> list[str]:
+    """Distinct translated prose paragraphs of the manual in one language."""
+    english = set() if language == "en" else set(manual_paragraphs("en"))
+    seen: dict[str, None] = {}
+    for variant in REFERENCE_LANGUAGES[language]:
+        for paragraph in manual_paragraphs(variant):
+            if language == "en" or not (paragraph in english or looks_english(paragraph)):
+                seen.setdefault(paragraph)
+    return list(seen)
