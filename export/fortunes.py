@@ -1,11 +1,14 @@
-"""Language-identification data from Debian's fortune packages, split by fortune.
+"""Language-identification data from Debian packages: fortunes and gettext catalogues to
+train on, the Debian reference manual as an out-of-domain test (export/langid_sources.py).
 
-Each fortune (text between '%' lines) belongs to exactly one of train / valid / test, so
-no test snippet shares text with training. Training examples are random crops of 12–100
-characters (half from the fortune's start) plus each training fortune's own first 20 and 60
-characters; small collections get more crops per fortune so every language contributes about
-CROPS_PER_LANGUAGE examples. Validation and test snippets are each held-out fortune's first
-20 and first 60 characters, the task the model is judged on.
+Each item (a fortune, a message) belongs to exactly one of train / valid / test, so no test
+snippet shares text with training. Every row names its source. Training examples are random
+crops of 12–100 characters (half from the item's start) plus each training item's own first
+20 and 60 characters; small collections get more crops per item so every language of every
+source contributes about CROPS_PER_LANGUAGE examples. Validation and test snippets are each
+held-out item's first 20 and first 60 characters (items at least that long), the task the
+model is judged on. The manual's paragraphs are never trained on: ood20.jsonl / ood60.jsonl
+hold their first 20 / 60 characters, up to MAX_OOD per language.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ PACKAGES = {  # language code: Debian packages
     "eo": ["fortunes-eo"],
     "ga": ["fortunes-ga"],
 }
-MAX_TRAIN, MAX_HELD_OUT, MIN_CHARS, SNIPPETS = 12000, 500, 20, (20, 60)
+MAX_TRAIN, MAX_HELD_OUT, MIN_CHARS, SNIPPETS, MAX_OOD = 12000, 500, 20, (20, 60), 800
 CROPS_PER_LANGUAGE, MAX_CROPS_PER_FORTUNE = 24000, 40
 WHITESPACE = re.compile(r"\s+")
 TERMINAL_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours in the Chinese collections
@@ -89,33 +92,84 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def prepare_langid(folder: Path, seed: int = 0) -> dict[str, int]:
-    """train.jsonl, valid.jsonl, test20.jsonl, test60.jsonl in `folder`; counts per language."""
+def snippets(items: list[str], language: str, source: str, length: int) -> list[dict]:
+    """The first `length` characters of each item at least that long (the judged task)."""
+    return [
+        {"text": t[:length], "lang": language, "source": source} for t in items if len(t) >= length
+    ]
+
+
+def split_source(
+    source: str, language: str, items: list[str], seed: int, rng: random.Random
+) -> tuple[list[dict], list[dict], dict[int, list[dict]]]:
+    """Train crops, validation snippets and test snippets of one language of one source.
+
+    Split by item (a fortune, a message) with its own seeded generator, so changing how crops
+    are drawn never moves an item between train / valid / test.
+    """
+    random.Random(f"{seed}:{language}" + ("" if source == "fortunes" else f":{source}")).shuffle(
+        items
+    )
+    held = min(MAX_HELD_OUT, len(items) // 10)
+    test_part, valid_part, train_part = items[:held], items[held : 2 * held], items[2 * held :]
+    train_part = train_part[:MAX_TRAIN]
+    count = crops_per_fortune(len(train_part))
+    train = [
+        {"text": c, "lang": language, "source": source}
+        for item in train_part
+        for c in crops(item, rng, count)
+    ]
+    valid = [row for n in SNIPPETS for row in snippets(valid_part, language, source, n)]
+    tests = {n: snippets(test_part, language, source, n) for n in SNIPPETS}
+    return train, valid, tests
+
+
+def prepare_langid(folder: Path, seed: int = 0, sources: tuple[str, ...] = ("fortunes",)) -> dict:
+    """train.jsonl, valid.jsonl, test20.jsonl, test60.jsonl in `folder` from the training
+    sources; with "gettext" among them, also ood20.jsonl / ood60.jsonl from the Debian reference
+    manual, never trained on. Returns the item counts per source and language."""
+    from langid_sources import REFERENCE_LANGUAGES, gettext_messages
+
+    readers = {"fortunes": fortunes_of, "gettext": gettext_messages}
     rng = random.Random(seed)
     train, valid, tests = [], [], {n: [] for n in SNIPPETS}
-    counts = {}
-    for language in PACKAGES:
-        items = fortunes_of(language)
-        # The split has its own seeded generator, so changing how training crops are drawn
-        # never moves a fortune between train / valid / test.
-        random.Random(f"{seed}:{language}").shuffle(items)
-        held = min(MAX_HELD_OUT, len(items) // 10)
-        test_part, valid_part = items[:held], items[held : 2 * held]
-        train_part = items[2 * held :][:MAX_TRAIN]
-        counts[language] = len(items)
-        count = crops_per_fortune(len(train_part))
-        train += [{"text": c, "lang": language} for f in train_part for c in crops(f, rng, count)]
-        valid += [{"text": f[:n], "lang": language} for f in valid_part for n in SNIPPETS]
-        for n in SNIPPETS:
-            tests[n] += [{"text": f[:n], "lang": language} for f in test_part]
+    counts: dict[str, dict[str, int]] = {}
+    for source in sources:
+        counts[source] = {}
+        for language in PACKAGES:
+            items = readers[source](language)
+            counts[source][language] = len(items)
+            part_train, part_valid, part_tests = split_source(source, language, items, seed, rng)
+            train += part_train
+            valid += part_valid
+            for n in SNIPPETS:
+                tests[n] += part_tests[n]
     rng.shuffle(train)
     folder.mkdir(parents=True, exist_ok=True)
     write_jsonl(folder / "train.jsonl", train)
     write_jsonl(folder / "valid.jsonl", valid)
     for n, rows in tests.items():
         write_jsonl(folder / f"test{n}.jsonl", rows)
+    if "gettext" in sources:
+        counts["debian-reference"] = write_out_of_domain(folder, REFERENCE_LANGUAGES, seed)
+    return counts
+
+
+def write_out_of_domain(folder: Path, languages: dict, seed: int) -> dict[str, int]:
+    """ood20.jsonl / ood60.jsonl: up to MAX_OOD paragraphs per language of the manual."""
+    from langid_sources import reference_paragraphs
+
+    counts, tests = {}, {n: [] for n in SNIPPETS}
+    for language in languages:
+        items = reference_paragraphs(language)
+        random.Random(f"{seed}:{language}:ood").shuffle(items)
+        counts[language] = len(items)
+        for n in SNIPPETS:
+            tests[n] += snippets(items, language, "debian-reference", n)[:MAX_OOD]
+    for n, rows in tests.items():
+        write_jsonl(folder / f"ood{n}.jsonl", rows)
     return counts
 
 
 if __name__ == "__main__":
-    print(prepare_langid(Path("data/langid")))
+    print(prepare_langid(Path("data/langid"), sources=("fortunes", "gettext")))
