@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 from rnnedge.atomic import write_bytes_atomic
 from rnnedge.contract import LOGITS, TOKENS, Manifest, StateSpec, TensorSpec, state_names
-from rnnedge.errors import InputError, ValidationError
+from rnnedge.errors import InputError, ModelError, ValidationError
 from rnnedge.exporter import (
     DEFAULT_SAMPLING,
     ExportResult,
@@ -78,7 +78,7 @@ from rnnedge.nets.language_model import LanguageModel, LMConfig
 from rnnedge.runtime.classify import Classifier
 from rnnedge.runtime.generate import Generator
 from rnnedge.runtime.graph import StatefulGraph
-from rnnedge.runtime.session import open_session
+from rnnedge.runtime.session import LoadedSession, open_session
 from rnnedge.tasks import input_kind
 from rnnedge.textio import read_text
 from rnnedge.tokenizer import CharTokenizer, WordTokenizer
@@ -888,15 +888,16 @@ def check_protocol(net: ProtocolNet, target: Target) -> None:
 
 def protocol_architecture(module: nn.Module, states: list[StateTensor]) -> dict[str, Any]:
     """What the manifest says of a protocol module: its recurrent cell (from its layers, or
-    a ``cell`` attribute), layers and hidden size as found, ``graph: protocol``."""
+    an ``rnnedge_cell`` attribute), layers and hidden size as found, ``graph: protocol``."""
     layers = [m for m in module.modules() if isinstance(m, (nn.RNNBase, nn.RNNCellBase))]
     kinds = {CELL_NAMES.get(type(m)) or RECURRENT_CELLS.get(type(m)) for m in layers}
-    cell = getattr(module, "cell", None) or (kinds.pop() if len(kinds) == 1 else None)
+    given = getattr(module, "rnnedge_cell", None)
+    cell = given if isinstance(given, str) else (kinds.pop() if len(kinds) == 1 else None)
     if cell not in ("rnn", "gru", "lstm"):
         raise InputError(
             f"protocol: cannot tell {type(module).__name__}'s cell "
             f"(found {sorted(map(str, kinds))}); "
-            "give the module an attribute cell = 'rnn', 'gru' or 'lstm'"
+            "give the module an attribute rnnedge_cell = 'rnn', 'gru' or 'lstm'"
         )
     return {
         "cell": cell,
@@ -1047,6 +1048,21 @@ def validate_language_model(
 # --------------------------------------------------------------------------- export
 
 
+def open_traced(model_bytes: bytes, device: str = "cpu") -> LoadedSession:
+    """An ORT session of a traced graph. ORT refuses one whose inferred shapes fix an axis
+    the manifest calls symbolic: code that turns a size into a Python number (a loop over
+    time steps, say) freezes it at the traced example's."""
+    try:
+        return open_session(model_bytes, device=device)
+    except ModelError as exc:
+        reason = str(exc).split(": ", 1)[-1].removesuffix("; re-export the model")
+        raise ValidationError(
+            f"the traced graph does not keep the contract's shapes ({reason}): the module "
+            "turns a size into a Python number (e.g. a Python loop over time steps; use "
+            "nn.RNN/GRU/LSTM layers instead); nothing was written"
+        ) from None
+
+
 def is_protocol(module: nn.Module) -> bool:
     return callable(getattr(module, "step", None))
 
@@ -1107,7 +1123,7 @@ def export_language_model(
     prompt = validation_prompt(target.tokenizer, text, len(target.tokenizer))  # type: ignore[arg-type]
     fp32_bytes = with_manifest(declare_shapes(export_step_graph(net), manifest), manifest)
     report: dict[str, Any] = {"structure": check_model(fp32_bytes)}
-    fp32 = Generator(open_session(fp32_bytes, device="cpu"))
+    fp32 = Generator(open_traced(fp32_bytes))
     if run_validation:
         report["fp32"] = validate_language_model(reference, fp32_bytes, fp32, prompt, False)
     final_bytes = fp32_bytes
@@ -1182,7 +1198,7 @@ def export_classifier(
     graph = export_step_graph(net) if streams else export_lengths_graph(net)
     model_bytes = with_manifest(declare_shapes(graph, manifest), manifest)
     report: dict[str, Any] = {"structure": check_model(model_bytes)}
-    fp32 = Classifier(open_session(model_bytes, device="cpu"))
+    fp32 = Classifier(open_traced(model_bytes))
     if run_validation:
         report["fp32"] = validate_fp32(model_bytes, fp32)
     fp32_size = len(model_bytes)
