@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_node_client import node as node_client  # noqa: F401  (fixture: node + npm packages)
+from test_node_client import run_node
 from torch import nn
 from torch.nn import functional as F
 
@@ -392,6 +394,19 @@ def test_tuple_state_gru_through_the_protocol(tmp_path: Path) -> None:
     manifest = load(model, device="cpu").manifest
     assert [s.input for s in manifest.states] == ["state_in.h1", "state_in.h2"]
     assert [s.shape for s in manifest.states] == [["batch", 1, HIDDEN]] * 2
+
+
+def test_node_client_runs_a_user_model_like_the_cli(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The protocol model's two tuple states and the tutorial's RNN, in JavaScript."""
+    node = request.getfixturevalue("node_client")  # skips, saying why, without node/npm
+    for factory, module in (("tuple_gru", TupleStateGRU), ("tutorial_rnn", TutorialRNN)):
+        torch.manual_seed(8)
+        model = export_cli(tmp_path, factory, module(len(VOCAB)).eval())
+        args = ["--prompt", "and the ", "--max-new-tokens", "300", "--seed", "5"]
+        python = succeeded(invoke("infer", "generate", model, *args)).stdout
+        assert run_node(node, "generate.mjs", str(model), *args).decode() == python
 
 
 def test_word_language_model_style_time_major_log_softmax(tmp_path: Path) -> None:
