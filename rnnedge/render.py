@@ -144,6 +144,9 @@ def vocabulary_line(tokenizer: dict[str, Any]) -> str:
 
 def training_line(training: dict[str, Any]) -> str:
     """Step, best held-out figure (bits/char for LMs, accuracy for classifiers), seconds."""
+    if "trained_by" in training:  # a user's own module: rnnedge knows only its files
+        files = ", ".join(f"{k} {v}" for k, v in training.items() if k != "trained_by")
+        return f"{training['trained_by']}" + (f" ({files})" if files else "")
     if training.get("best_valid_accuracy") is not None:
         held_out = f"held-out accuracy {training['best_valid_accuracy']:.4f}"
     else:

@@ -25,6 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 import torch
@@ -40,6 +41,7 @@ from rnnedge.exporter import export_module
 from rnnedge.runtime import load, load_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = json.loads((ROOT / "rnnedge" / "manifest.schema.json").read_text())
 VOCAB = sorted(set(make_text(20_000)))  # a-z (those used), space, '.', newline
 LABELS = ["neg", "neu", "pos"]
 HIDDEN = 16
@@ -247,6 +249,13 @@ def export_cli(tmp_path: Path, factory: str, module: nn.Module, *extra: str | Pa
     return out
 
 
+def check_manifest(model: Path) -> None:
+    """The file's manifest follows the contract's JSON Schema, and inspect shows whose it is."""
+    manifest = load(model, device="cpu").manifest
+    jsonschema.Draft202012Validator(SCHEMA).validate(json.loads(manifest.to_json()))
+    assert "the user's own code" in succeeded(invoke("inspect", model)).stdout
+
+
 def ids(text: str) -> torch.Tensor:
     return torch.tensor([[VOCAB.index(ch) for ch in text]])  # [1, T]
 
@@ -304,6 +313,7 @@ def test_tutorial_one_hot_sequence_first_rnn(tmp_path: Path) -> None:
         return flat.reshape(tokens.shape[1], 1, -1).transpose(0, 1), state  # [1, T, V]
 
     assert cli_greedy(model, "and the ", 40) == greedy_text(step, "and the ", 40)
+    check_manifest(model)
     # The graph's contract: batch-first state [B, 1, H]; and the module's own numbers at
     # a batch and length it was not traced with.
     runtime = load(model, device="cpu")
@@ -369,6 +379,7 @@ def test_bidirectional_gru_classifier_fp16(tmp_path: Path) -> None:
     assert got == want
     classifier = load_classifier(model, device="cpu")
     assert not classifier.streams  # bidirectional: the whole-sequence lengths graph
+    check_manifest(model)
     with torch.no_grad():
         expected = np.stack([user(ids(text))[0].numpy() for text in inputs])
     np.testing.assert_allclose(np.stack(classifier.logits(inputs)), expected, atol=1e-5)
@@ -391,6 +402,7 @@ def test_tuple_state_gru_through_the_protocol(tmp_path: Path) -> None:
         return user.step(tokens, zero if state is None else state)
 
     assert cli_greedy(model, "moses ", 40) == greedy_text(step, "moses ", 40)
+    check_manifest(model)
     manifest = load(model, device="cpu").manifest
     assert [s.input for s in manifest.states] == ["state_in.h1", "state_in.h2"]
     assert [s.shape for s in manifest.states] == [["batch", 1, HIDDEN]] * 2
