@@ -97,6 +97,20 @@ class BiGRUClassifier(nn.Module):
         return self.fc(torch.cat([h[-2], h[-1]], dim=1))
 
 
+class MeanPooledWordLSTM(nn.Module):
+    """A word classifier: Embedding → LSTM → mean over the steps → Linear."""
+
+    def __init__(self, vocab_size: int, num_labels: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, 8, padding_idx=0)
+        self.lstm = nn.LSTM(8, HIDDEN, batch_first=True)
+        self.classify = nn.Linear(HIDDEN, num_labels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(self.embedding(x))  # [B, T, H]
+        return self.classify(out.mean(1))
+
+
 class TupleStateGRU(nn.Module):
     """Two stacked single-layer GRUs; the user keeps their states as a tuple (h1, h2) of
     [B, H] each, so it brings the protocol: step() and state_spec."""
@@ -390,6 +404,33 @@ def test_bidirectional_gru_classifier_fp16(tmp_path: Path) -> None:
     assert load_classifier(fp16, device="cpu").precision == "fp16"
     result = succeeded(invoke("infer", "classify", fp16, *inputs, "--json"))
     assert [json.loads(line)["label"] for line in result.stdout.splitlines()] == want
+
+
+def test_mean_pooled_word_classifier_streams(tmp_path: Path) -> None:
+    torch.manual_seed(9)
+    words = ["<pad>", "<unk>", *sorted(set(make_text(2000).split()))]
+    user = MeanPooledWordLSTM(len(words), len(LABELS)).eval()
+    nn.init.normal_(user.classify.weight, std=3.0)
+    options = dict(task="classification", vocabulary=words, labels=LABELS)
+    with pytest.raises(InputError, match="pooled 'last'"):  # its forward is not last-pooled
+        export_module(user, output=tmp_path / "last.onnx", **options)
+    model = export_module(user, output=tmp_path / "m.onnx", pooling="mean", **options)
+    classifier = load_classifier(model, device="cpu")
+    assert classifier.streams  # unidirectional: the step graph, the running mean in its state
+    texts = ["and the lord said unto moses", "behold", "zzz the land of israel"]
+    with torch.no_grad():
+        expected = np.stack(
+            [
+                user(torch.tensor([[words.index(w) if w in words else 1 for w in t.split()]]))[0]
+                for t in texts
+            ]
+        )
+    np.testing.assert_allclose(np.stack(classifier.logits(texts)), expected, atol=1e-5)
+    result = succeeded(invoke("infer", "classify", model, texts[0], "--stream", "--json"))
+    steps = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(steps) == len(texts[0].split())  # a prediction after every word
+    last = steps[-1]["probabilities"]
+    assert max(last, key=last.get) == LABELS[int(expected[0].argmax())]
 
 
 def test_tuple_state_gru_through_the_protocol(tmp_path: Path) -> None:
