@@ -9,7 +9,10 @@ tests/test_doctor.py runs the real onnxruntime-gpu wheel.
 
 from __future__ import annotations
 
+import _ctypes
 import os
+import shutil
+import sys
 from typing import Any
 
 import numpy as np
@@ -218,3 +221,17 @@ def test_required_libraries_follow_the_build_s_cuda_version() -> None:
     assert names[0] == "libcuda.so.1" and "libcudart.so.13" in names
     assert names.index("libcublasLt.so.13") < names.index("libcublas.so.13")  # load order
     assert "libcudnn.so.9" in names and "libcudart.so.12" in cuda.required_libraries("12.8")
+
+
+def test_libraries_of_nvidia_wheels_are_found_on_sys_path(tmp_path, monkeypatch) -> None:
+    """A library in an nvidia/*/lib folder on sys.path is loaded from the first folder where
+    it loads (a broken copy is passed over); none found is False."""
+    broken = tmp_path / "a" / "nvidia" / "cu13" / "lib"
+    good = tmp_path / "b" / "nvidia" / "cu13" / "lib"
+    broken.mkdir(parents=True)
+    good.mkdir(parents=True)
+    (broken / "libstandin.so.13").write_bytes(b"not an ELF file")
+    shutil.copy(_ctypes.__file__, good / "libstandin.so.13")  # any shared object that loads
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "a"), str(tmp_path / "b")])
+    assert cuda.load_from_wheels("libstandin.so.13")
+    assert not cuda.load_from_wheels("libabsent.so.13")

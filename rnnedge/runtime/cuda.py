@@ -111,13 +111,20 @@ def preload_nvidia_libraries(ort: Any, sonames: list[str]) -> None:
         warnings.simplefilter("ignore")
         ort.preload_dlls()
     for soname in sonames:
-        if loads(soname):
-            continue
-        for folder in sys.path:
-            for candidate in sorted(glob.glob(os.path.join(folder, "nvidia", "*", "lib", soname))):
-                with contextlib.suppress(OSError):
-                    ctypes.CDLL(candidate)
-                    break
+        if not loads(soname):
+            load_from_wheels(soname)
+
+
+def load_from_wheels(soname: str) -> bool:
+    """Load the first `nvidia/*/lib/<soname>` on sys.path that loads (one copy only)."""
+    for folder in sys.path:
+        for candidate in sorted(glob.glob(os.path.join(folder, "nvidia", "*", "lib", soname))):
+            try:
+                ctypes.CDLL(candidate)
+            except OSError:
+                continue
+            return True
+    return False
 
 
 @contextlib.contextmanager
