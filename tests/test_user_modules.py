@@ -552,6 +552,17 @@ def test_bad_module_files_are_one_line(tmp_path: Path, args: list[str], needles:
     error_line(result, *needles)
 
 
+def test_weights_for_another_vocabulary_are_one_line(tmp_path: Path) -> None:
+    weights, _ = save_user_files(tmp_path, KerasStyleLSTM(len(VOCAB)))
+    small = tmp_path / "small.txt"
+    small.write_text("a\nb\n")
+    result = invoke(
+        "export", "--module", f"{__file__}:keras_lstm", "--weights", weights,
+        "--vocab", small, "-o", tmp_path / "m.onnx",
+    )  # fmt: skip
+    error_line(result, "wrong shape", f"embedding.weight [{len(VOCAB)}, 8]", "[2, 8]")
+
+
 # ----------------------------------------------------------------- README
 
 

@@ -102,6 +102,7 @@ NativeState = tuple[torch.Tensor, ...]
 
 def export_module(
     module: nn.Module,
+    *,
     task: str = "language-model",
     vocabulary: Sequence[str] | None = None,
     labels: Sequence[str] | None = None,
@@ -114,13 +115,17 @@ def export_module(
     unknown: str = "error",
     source: dict[str, Any] | None = None,
 ) -> Path:
-    """Export a user's module to one validated contract file at `output`; its path.
+    """Export a user's module to one validated contract file at `output`; its path. The
+    module is put in eval mode; nothing is written unless validation passes.
 
-    `vocabulary`: the tokens, id order (characters for a language model; characters or
-    words starting with <pad>, <unk> for a classifier). `labels`: the classes, logit order.
-    `quantize` None, 'int8' or 'fp16' needs `heldout` (LM: a text file; classifier: a
-    labelled table or folder per label) to measure the change. `pooling` (classifiers,
-    automatic path): how the module's forward reduces the steps: last, mean or max.
+    `vocabulary`: the tokens, id order (characters for a language model; characters, or
+    words starting with <pad>, <unk>, for a classifier). `labels`: the classes, logit order.
+    `quantize` None, 'int8' or 'fp16' needs `heldout` (LM: a text file it did not train on;
+    classifier: a labelled table or folder per label) to measure the change. `pooling`
+    (classifiers, automatic path): how its forward reduces the steps: last, mean or max.
+    `unknown`: the tokenizer's policy for characters outside the vocabulary (error, skip).
+    `identity`: name, description, version, license, authors, data {source, license}.
+    `source`: what to record of where the module came from (e.g. its file names).
     """
     return export_user_module(
         module,
@@ -128,13 +133,13 @@ def export_module(
         vocabulary,
         labels,
         output,
-        heldout,
-        quantize,
-        identity,
-        run_validation,
-        pooling,
-        unknown,
-        source,
+        heldout=heldout,
+        quantize=quantize,
+        identity=identity,
+        run_validation=run_validation,
+        pooling=pooling,
+        unknown=unknown,
+        source=source,
     ).path
 
 
@@ -298,11 +303,17 @@ def load_weights(module: nn.Module, path: str | Path) -> None:
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
-    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    wrong = [
+        f"{k} {list(state[k].shape)} (the module's is {list(expected[k].shape)})"
+        for k in expected
+        if k in state and state[k].shape != expected[k].shape
+    ]
     if missing or extra or wrong:
+        problems = [("missing", missing), ("unexpected", extra), ("wrong shape", wrong)]
         raise InputError(
-            f"--weights {str(path)!r} does not fit the module: missing {missing[:5]}, "
-            f"unexpected {extra[:5]}, wrong shape {wrong[:5]}"
+            f"--weights {str(path)!r} does not fit the module ("
+            + "; ".join(f"{what}: {', '.join(keys[:3])}" for what, keys in problems if keys)
+            + "): does the factory build the same model, for the same --vocab / --labels?"
         )
     module.load_state_dict(state)
 
