@@ -20,8 +20,9 @@ import pytest
 
 from helpers import ANSI, error_line, invoke, succeeded
 from rnnedge.errors import DeviceError
-from rnnedge.runtime import cuda, session
+from rnnedge.runtime import cuda, load_classifier, load_generator, session
 from rnnedge.runtime.cuda import CudaStatus, probe_cuda
+from rnnedge.runtime.graph import BoundSteps
 from rnnedge.runtime.session import CUDA_PROVIDER, choose_providers
 
 CPU = "CPUExecutionProvider"
@@ -235,3 +236,51 @@ def test_libraries_of_nvidia_wheels_are_found_on_sys_path(tmp_path, monkeypatch)
     monkeypatch.setattr(sys, "path", [str(tmp_path / "a"), str(tmp_path / "b")])
     assert cuda.load_from_wheels("libstandin.so.13")
     assert not cuda.load_from_wheels("libabsent.so.13")
+
+
+# --------------------------------------------------------------------------------------
+# On a machine where CUDA really runs (skipped elsewhere, saying why)
+# --------------------------------------------------------------------------------------
+
+CUDA_RUNS = cuda.cuda_status().usable
+needs_cuda = pytest.mark.skipif(
+    not CUDA_RUNS, reason=f"needs CUDA, which cannot run here: {cuda.cuda_status().reason}"
+)
+
+
+@needs_cuda
+def test_bound_steps_keep_the_state_on_cuda_and_match_the_cpu(tiny_model) -> None:
+    """Generation's step path on CUDA: the state buffers are CUDA memory that onnxruntime
+    writes in place (their addresses stay), and logits and state match the CPU's."""
+    on_cpu = load_generator(tiny_model, device="cpu")
+    on_cuda = load_generator(tiny_model, device="cuda")
+    assert on_cuda.provider == "CUDAExecutionProvider"
+    steps = BoundSteps(on_cuda, on_cuda.initial_state(1), on_cuda.vocab_size)
+    buffers = [value for values in steps._sets for value in values.values()]
+    assert {value.device_name() for value in buffers} == {"cuda"}
+    addresses = [value.data_ptr() for value in buffers]
+    state = on_cpu.initial_state(1)
+    for token in np.random.default_rng(4).integers(0, on_cpu.vocab_size, 40):
+        expected, state = on_cpu.run(np.array([[token]], dtype=np.int64), state)  # [1, 1, V]
+        assert np.abs(steps.step(int(token)) - expected[0, -1]).max() < 1e-3
+    assert [value.data_ptr() for value in buffers] == addresses
+    for name, value in steps.state().items():
+        assert np.abs(value - state[name]).max() < 1e-3
+
+
+@needs_cuda
+def test_auto_on_a_working_gpu_runs_on_cuda_and_says_so(tiny_model) -> None:
+    result = succeeded(invoke(*GENERATE, tiny_model, "--stats"))
+    assert notes(result.stderr) == ["note: --device auto: running on CUDA"]
+    assert "CUDAExecutionProvider" in ANSI.sub("", result.stderr)
+
+
+@needs_cuda
+def test_classification_on_cuda_matches_the_cpu() -> None:
+    texts = ["Das Wetter war heute sehr kalt", "The weather was very cold today"]
+    on_cpu = load_classifier("langid", device="cpu").classify(texts)
+    on_cuda = load_classifier("langid", device="cuda")
+    assert on_cuda.provider == "CUDAExecutionProvider"
+    for cpu, gpu in zip(on_cpu, on_cuda.classify(texts), strict=True):
+        assert gpu.label == cpu.label
+        assert np.abs(gpu.probabilities - cpu.probabilities).max() < 1e-3
