@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -454,7 +455,7 @@ def machine(rounds: list[dict[str, Any]], versions: dict[str, str]) -> dict[str,
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "date": now(),
         **versions,
         "chromium": rounds[0]["chromium"],
         "onnxruntime-web": rounds[0]["web"],
@@ -472,6 +473,7 @@ def settings(args: argparse.Namespace, fp32: Path) -> dict[str, Any]:
         "seed": 1,
         "stream_chars": len(STREAM_TEXT),
         "wasm_bytes": wasm.stat().st_size,
+        "fp32_sha256": hashlib.sha256(fp32.read_bytes()).hexdigest(),
         "models": {
             "kjv int8": {"path": "models/kjv-char-lstm.onnx", "label": "KJV int8 (shipped)"},
             "kjv-arch fp32": {"path": None, "label": "KJV architecture fp32"},
@@ -529,28 +531,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=500)
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="add these rounds to embedding.json's (same settings and versions), e.g. a "
+        "later run at another time of day",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(python_worker(json.loads(args.worker))))
         return
     check_tools()
+    earlier = json.loads(JSON_PATH.read_text()) if args.append else None
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "kjv-arch-fp32.onnx"
         export_fp32_twin(fp32)
-        request = request_for(args, fp32)
-        rounds = []
-        with site(fp32) as base:
-            for index in range(args.rounds):
-                print(f"round {index + 1}/{args.rounds} …", file=sys.stderr)
-                rounds.append(one_round(index, request, base))
-        data = {
-            "machine": machine(rounds, rounds[0]["versions"]),
-            "settings": settings(args, fp32),
-            "rounds": rounds,
-            "summary": summarise(rounds),
-            "agreement": agreement(rounds),
-        }
+        data = measure_rounds(args, fp32, earlier)
     from rnnedge.atomic import write_text_atomic
 
     write_text_atomic(JSON_PATH, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
@@ -559,6 +556,48 @@ def main() -> None:
 
     report.main()
     print(f"wrote {JSON_PATH} and {HERE / 'REPORT.md'}", file=sys.stderr)
+
+
+def measure_rounds(
+    args: argparse.Namespace, fp32: Path, earlier: dict[str, Any] | None
+) -> dict[str, Any]:
+    """`args.rounds` new rounds (after `earlier`'s, which must share settings and versions)."""
+    request, config = request_for(args, fp32), settings(args, fp32)
+    if earlier is not None:
+        check_same(earlier["settings"], config, "settings")
+    start = len(earlier["rounds"]) if earlier else 0
+    rounds = []
+    with site(fp32) as base:
+        for index in range(start, start + args.rounds):
+            print(f"round {index + 1}/{start + args.rounds} …", file=sys.stderr)
+            rounds.append({**one_round(index, request, base), "date": now()})
+    found = machine(rounds, rounds[0]["versions"])
+    if earlier is not None:
+        check_same(earlier["machine"], found, "machine")
+        found["date"] = f"{earlier['machine']['date']} and {found['date']}"
+        rounds = earlier["rounds"] + rounds
+    config["rounds"] = len(rounds)
+    return {
+        "machine": found,
+        "settings": config,
+        "rounds": rounds,
+        "summary": summarise(rounds),
+        "agreement": agreement(rounds),
+    }
+
+
+def check_same(before: dict[str, Any], now_: dict[str, Any], what: str) -> None:
+    """--append refuses, in one line, rounds that would not compare with the earlier ones."""
+    ignored = {"rounds", "date", "load_average", "models_notes"}
+    differ = [k for k in before if k not in ignored and before[k] != now_.get(k)]
+    if differ:
+        sys.exit(
+            f"--append: {what} differ from embedding.json's ({', '.join(differ)}); run without it"
+        )
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
 
 if __name__ == "__main__":
