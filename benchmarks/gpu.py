@@ -506,6 +506,7 @@ def run(models: Path, out: Path, batches: tuple[int, ...], quick: bool) -> dict[
     report: dict[str, Any] = {
         "environment": environment(),
         "weights": json.loads(prepared.read_text())["weights"] if prepared.exists() else "?",
+        "architecture": architecture(files["fp32"]),
         "budget_s_per_figure": budget_s,
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -544,7 +545,16 @@ def rate(cell: Any, batch: int, path: str) -> str:
     return f"{figures['tokens_per_s']:,.0f}" if figures else "–"
 
 
-def machine_lines(env: dict[str, Any], weights: str) -> list[str]:
+def architecture(path: Path) -> str:
+    """'2 × 512 LSTM, embedding 64, 63 tokens', from the file's manifest."""
+    shape = open_session(path, device="cpu").manifest.architecture
+    return (
+        f"{shape.get('layers')} × {shape.get('hidden')} {str(shape.get('cell')).upper()}, "
+        f"embedding {shape.get('embed_dim')}, {shape.get('vocab_size')} tokens"
+    )
+
+
+def machine_lines(env: dict[str, Any], weights: str, model: str) -> list[str]:
     gpus = env["gpus"]["gpus"]
     gpu = "; ".join(f"{g['name']} (driver {g['driver']}, {g['memory']})" for g in gpus)
     build = env["onnxruntime"]
@@ -555,7 +565,7 @@ def machine_lines(env: dict[str, Any], weights: str) -> list[str]:
         f"(built for CUDA {build['built_for_cuda'] or '–'})",
         f"- CPU: {env['cpu']}, {env['cores']} cores; Python {env['python']}; {env['date']}",
         f"- CUDA: {'runs' if env['cuda']['usable'] else 'not available: ' + env['cuda']['reason']}",
-        f"- Language model: 2 × 512 LSTM, embedding 64, 63 characters; weights: {weights}",
+        f"- Language model: {model}; weights: {weights}",
         f"- CPU rows: onnxruntime on {env['cores']} threads",
     ]
 
@@ -635,7 +645,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "## CUDA vs CPU (benchmarks/gpu.py)",
         "",
-        *machine_lines(report["environment"], report["weights"]),
+        *machine_lines(report["environment"], report["weights"], report["architecture"]),
         "",
         "Total tokens/s of B streams stepping together (median step; `run()`: state through "
         "numpy; bound: state in device buffers, tokens in and logits out).",
