@@ -154,9 +154,9 @@ def gpu_python() -> Path:
         said = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
         pytest.skip(f"the gpu extra could not be installed here: {said}")
     (building / "ready").touch()
-    if not venv.exists():
+    try:
         building.rename(venv)
-    else:  # another run finished first
+    except OSError:  # another run finished first: use its venv
         shutil.rmtree(building, ignore_errors=True)
     return venv / "bin" / "python"
 
