@@ -204,6 +204,15 @@ class NoBiasInContainers(nn.Module):
         return self.decode(y), state  # [T, B, V]
 
 
+class SwappedStates(TupleStateGRU):
+    """Hands its states back in the other order than it reads them: each call alone is
+    what the module computes, but carrying state from call to call is not."""
+
+    def step(self, tokens: torch.Tensor, state: tuple) -> tuple:
+        logits, (h1, h2) = super().step(tokens, state)
+        return logits, (h2, h1)
+
+
 def tutorial_rnn(vocab_size: int) -> nn.Module:
     return TutorialRNN(vocab_size)
 
@@ -533,6 +542,16 @@ def test_a_python_loop_over_time_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "m.onnx"
     with pytest.raises(ValidationError, match=r"'logits'.*\[.batch., 5, .*loop over time"):
         export_module(LoopOverTime(len(VOCAB)), vocabulary=VOCAB, output=out)
+    assert not out.exists()
+
+
+def test_state_that_does_not_carry_is_named(tmp_path: Path) -> None:
+    out = tmp_path / "m.onnx"
+    with pytest.raises(ValidationError) as caught:
+        export_module(SwappedStates(len(VOCAB)), vocabulary=VOCAB, output=out)
+    message = str(caught.value)
+    assert re.search(r"rollout: (logits|state_out\.h[12]) differs by [0-9.e-]+ ", message)
+    assert "parity" not in message  # each call alone is the module's own answer
     assert not out.exists()
 
 
