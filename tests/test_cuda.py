@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from helpers import ANSI, error_line, invoke, succeeded
-from rnnedge.errors import DeviceError
+from rnnedge.errors import DeviceError, ModelError
 from rnnedge.runtime import cuda, load_classifier, load_generator, session
 from rnnedge.runtime.cuda import CudaStatus, probe_cuda
 from rnnedge.runtime.graph import BoundSteps
@@ -108,10 +108,50 @@ def test_a_model_that_does_not_get_cuda_is_caught_after_loading(tiny_model, monk
     if cuda.cuda_status().usable:
         pytest.skip("CUDA really runs here")
     monkeypatch.setattr(session, "cuda_status", lambda: WORKS)
-    error_line(invoke(*GENERATE, tiny_model, "--device", "cuda"), "did not get the CUDA provider")
+    error_line(
+        invoke(*GENERATE, tiny_model, "--device", "cuda"),
+        "--device cuda",
+        "onnxruntime put it on CPUExecutionProvider",
+    )
     result = succeeded(invoke(*GENERATE, tiny_model, "--device", "auto"))
     (note,) = notes(result.stderr)
-    assert "running on CPUExecutionProvider" in note and "did not start" in note
+    assert "running on the CPU" in note and "put it on CPUExecutionProvider" in note
+
+
+def cuda_open_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA 'runs' (probe), but opening a model on it fails the way a cuDNN error does."""
+    import onnxruntime
+
+    real = onnxruntime.InferenceSession
+
+    def opening(data: bytes, sess_options: Any = None, providers: Any = None) -> Any:
+        if providers and providers[0] == CUDA_PROVIDER:
+            raise RuntimeError("CUDNN failure 3: CUDNN_STATUS_BAD_PARAM\nmore detail")
+        return real(data, sess_options=sess_options, providers=providers)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", opening)
+    monkeypatch.setattr(session, "cuda_status", lambda: WORKS)
+
+
+def test_a_model_that_fails_to_open_on_cuda(tiny_model, monkeypatch) -> None:
+    """auto opens it on the CPU and names onnxruntime's error in one note; cuda refuses in
+    one line; a file that opens nowhere is still 'not a loadable ONNX model'."""
+    cuda_open_fails(monkeypatch)
+    result = succeeded(invoke(*GENERATE, tiny_model, "--device", "auto"))
+    (note,) = notes(result.stderr)
+    assert "running on the CPU" in note and "CUDNN_STATUS_BAD_PARAM" in note
+    error_line(
+        invoke(*GENERATE, tiny_model, "--device", "cuda"), "could not be opened on CUDA", "CUDNN"
+    )
+
+
+def test_a_broken_file_is_a_model_error_whatever_the_device(tmp_path, monkeypatch) -> None:
+    cuda_open_fails(monkeypatch)
+    broken = tmp_path / "broken.onnx"  # well-formed protobuf, an operator nobody has
+    broken.write_bytes(cuda.TINY_MODEL.replace(b"Identity", b"Identitx"))
+    for device in ("auto", "cuda"):
+        with pytest.raises(ModelError, match="not a loadable ONNX model"):
+            session.open_session(broken, device=device)
 
 
 def test_device_cpu_is_quiet_and_never_probes(tiny_model, monkeypatch) -> None:

@@ -150,12 +150,7 @@ def open_session(
     # a process) between the short calls of a streaming step.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
-    providers, note = choose_providers(device)
-    try:
-        session = ort.InferenceSession(data, sess_options=options, providers=providers)
-    except Exception as exc:  # ORT raises its own exception types for unparsable files
-        first_line = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-        raise ModelError(f"{path!r} is not a loadable ONNX model ({first_line})") from None
+    session, note = create_session(ort, data, options, device, path)
     metadata = session.get_modelmeta().custom_metadata_map
     if MANIFEST_KEY not in metadata:
         raise ModelError(
@@ -168,12 +163,43 @@ def open_session(
     except ModelError as exc:  # the contract's reasons do not know the file: name it
         raise ModelError(f"{path!r}: {exc}") from None
     check_graph_matches(session, manifest, path)
-    provider = session.get_providers()[0]
-    if providers[0] == CUDA_PROVIDER and provider != CUDA:  # the probe ran, this did not
-        if device == "cuda":
-            raise DeviceError(f"--device cuda: {path!r} did not get the CUDA provider ({provider})")
-        note = f"--device auto: running on {provider}, the CUDA provider did not start"
-    return LoadedSession(session, manifest, provider, path, note)
+    return LoadedSession(session, manifest, session.get_providers()[0], path, note)
+
+
+def first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+
+
+def create_session(
+    ort: Any, data: bytes, options: Any, device: str, path: str
+) -> tuple[Any, str | None]:
+    """The ORT session on `device`'s providers, and the note for the user. A file that
+    opens nowhere is a ModelError. One that does not get CUDA although CUDA runs here (it
+    fails to open there, or onnxruntime puts it on the CPU) is an error for `cuda` and, for
+    `auto`, a CPU session with a note saying why."""
+    providers, note = choose_providers(device)
+    try:
+        session = ort.InferenceSession(data, sess_options=options, providers=providers)
+    except Exception as exc:  # ORT raises its own exception types for unparsable files
+        if providers[0] != CUDA_PROVIDER:
+            raise ModelError(f"{path!r} is not a loadable ONNX model ({first_line(exc)})") from None
+        session = cpu_session(ort, data, options, path)  # a ModelError if it fails there too
+        problem = f"it could not be opened on CUDA ({first_line(exc)})"
+    else:
+        provider = session.get_providers()[0]
+        if providers[0] != CUDA_PROVIDER or provider == CUDA:
+            return session, note
+        problem = f"onnxruntime put it on {provider}"
+    if device == "cuda":
+        raise DeviceError(f"--device cuda: {path!r}: {problem}; use --device cpu")
+    return session, f"--device auto: running on the CPU: {problem}"
+
+
+def cpu_session(ort: Any, data: bytes, options: Any, path: str) -> Any:
+    try:
+        return ort.InferenceSession(data, sess_options=options, providers=[CPU])
+    except Exception as exc:  # ORT raises its own exception types for unparsable files
+        raise ModelError(f"{path!r} is not a loadable ONNX model ({first_line(exc)})") from None
 
 
 def check_model_bytes(data: bytes, path: str) -> None:
