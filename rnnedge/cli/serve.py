@@ -30,3 +30,31 @@ def triton_command(
 
     folder = write_repository(model, repository, name, kind, max_batch_size)
     stdout.print(f"wrote {folder} (config.pbtxt, 1/model.onnx, manifest)")
+
+
+@app.command("serve")
+def serve_command(
+    models: Annotated[
+        list[str], typer.Argument(help=".onnx files or shipped names to load (one or more).")
+    ],
+    host: Annotated[str, typer.Option(help="Address the HTTP server binds.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Join this Ray cluster (e.g. 10.0.0.1:6379); default: start one here."),
+    ] = None,
+    node_ip: Annotated[
+        str, typer.Option(help="This node's address for Ray (another host's peers must reach it).")
+    ] = "127.0.0.1",
+    replicas: Annotated[int, typer.Option(help="Copies of the model server.")] = 1,
+    max_streams: Annotated[
+        int, typer.Option(help="Concurrent generations per model and replica (then 503).")
+    ] = 1024,
+    device: Annotated[str, typer.Option(help="cpu or cuda (per replica).")] = "cpu",
+    threads: Annotated[int | None, typer.Option(help="onnxruntime threads per model.")] = None,
+) -> None:
+    """Serve models over HTTP on Ray Serve: streamed generation with continuous batching,
+    batched classification, /v1/models, /health (protocol: docs/serving.md). Ctrl-C stops."""
+    from rnnedge.serve.launch import serve_forever
+
+    serve_forever(models, host, port, address, node_ip, replicas, max_streams, device, threads)
