@@ -111,6 +111,19 @@ class MeanPooledWordLSTM(nn.Module):
         return self.classify(out.mean(1))
 
 
+class CharTagger(nn.Module):
+    """A class for every character: Embedding → bidirectional GRU → Linear at each step."""
+
+    def __init__(self, vocab_size: int, num_labels: int) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(vocab_size, 8)
+        self.gru = nn.GRU(8, HIDDEN, batch_first=True, bidirectional=True)
+        self.tag = nn.Linear(2 * HIDDEN, num_labels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tag(self.gru(self.emb(x))[0])  # [B, T, labels]
+
+
 class TupleStateGRU(nn.Module):
     """Two stacked single-layer GRUs; the user keeps their states as a tuple (h1, h2) of
     [B, H] each, so it brings the protocol: step() and state_spec."""
@@ -129,6 +142,14 @@ class TupleStateGRU(nn.Module):
         y, h1 = self.lower(self.emb(tokens), h1.unsqueeze(0))
         y, h2 = self.upper(y, h2.unsqueeze(0))
         return self.out(y), (h1.squeeze(0), h2.squeeze(0))
+
+
+class TupleStateClassifier(TupleStateGRU):
+    """The tuple-state GRU with a label head: a streaming classifier through the protocol."""
+
+    def __init__(self, vocab_size: int, num_labels: int) -> None:
+        super().__init__(vocab_size)
+        self.out = nn.Linear(HIDDEN, num_labels)
 
 
 class WordLanguageModelStyle(nn.Module):
@@ -442,6 +463,22 @@ def test_mean_pooled_word_classifier_streams(tmp_path: Path) -> None:
     assert max(last, key=last.get) == LABELS[int(expected[0].argmax())]
 
 
+def test_per_step_tagger(tmp_path: Path) -> None:
+    torch.manual_seed(10)
+    user = CharTagger(len(VOCAB), len(LABELS)).eval()
+    nn.init.normal_(user.tag.weight, std=3.0)
+    options = dict(task="classification", vocabulary=VOCAB, labels=LABELS)
+    with pytest.raises(InputError, match=r"shaped \[2, 3, 3\].*pooling per-step"):
+        export_module(user, output=tmp_path / "pooled.onnx", **options)
+    model = export_module(user, output=tmp_path / "m.onnx", pooling="per-step", **options)
+    texts = ["and the lord", "i will"]
+    result = succeeded(invoke("infer", "classify", model, *texts, "--json"))
+    got = [json.loads(line)["steps"] for line in result.stdout.splitlines()]
+    with torch.no_grad():
+        want = [[LABELS[int(i)] for i in user(ids(text))[0].argmax(-1)] for text in texts]
+    assert got == want
+
+
 def test_tuple_state_gru_through_the_protocol(tmp_path: Path) -> None:
     torch.manual_seed(4)
     user = TupleStateGRU(len(VOCAB)).eval()
@@ -469,6 +506,22 @@ def test_node_client_runs_a_user_model_like_the_cli(
         args = ["--prompt", "and the ", "--max-new-tokens", "300", "--seed", "5"]
         python = succeeded(invoke("infer", "generate", model, *args)).stdout
         assert run_node(node, "generate.mjs", str(model), *args).decode() == python
+
+
+def test_protocol_classifier_streams(tmp_path: Path) -> None:
+    torch.manual_seed(11)
+    user = TupleStateClassifier(len(VOCAB), len(LABELS)).eval()
+    nn.init.normal_(user.out.weight, std=3.0)
+    options = dict(task="classification", vocabulary=VOCAB, labels=LABELS)
+    with pytest.raises(InputError, match=r"pooling is last .* or per-step, not 'mean'"):
+        export_module(user, output=tmp_path / "mean.onnx", pooling="mean", **options)
+    classifier = load_classifier(export_module(user, output=tmp_path / "m.onnx", **options))
+    assert classifier.streams
+    texts = ["and the lord said", "i", "behold the name"]
+    zero = (torch.zeros(1, HIDDEN), torch.zeros(1, HIDDEN))
+    with torch.no_grad():
+        expected = np.stack([user.step(ids(text), zero)[0][0, -1].numpy() for text in texts])
+    np.testing.assert_allclose(np.stack(classifier.logits(texts)), expected, atol=1e-5)
 
 
 def test_word_language_model_style_time_major_log_softmax(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def export_command(
         ),
     ] = None,
     pooling: Annotated[
-        str, typer.Option(help="With --module, classifiers: how forward pools (last, mean, max).")
+        str, typer.Option(help="With --module, classifiers: last, mean, max or per-step.")
     ] = "last",
     quantize: Annotated[
         str | None, typer.Option(help="int8: dynamic int8 weights, for CPU.")

@@ -94,6 +94,7 @@ RECURRENT_CELLS = {nn.RNNCell: "rnn", nn.GRUCell: "gru", nn.LSTMCell: "lstm"}
 IGNORED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity, nn.LogSoftmax)
 PROBE_BATCH, PROBE_TIME = 2, 3  # unequal, so [B, T] and [T, B] cannot be confused
 PROBE_TOLERANCE = 1e-4
+POOLINGS = ("last", "mean", "max", "per-step")
 STATE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 NativeState = tuple[torch.Tensor, ...]
 
@@ -123,7 +124,8 @@ def export_module(
     words starting with <pad>, <unk>, for a classifier). `labels`: the classes, logit order.
     `quantize` None, 'int8' or 'fp16' needs `heldout` (LM: a text file it did not train on;
     classifier: a labelled table or folder per label) to measure the change. `pooling`
-    (classifiers, automatic path): how its forward reduces the steps: last, mean or max.
+    (classifiers): how its forward reduces the steps: last, mean or max, or per-step for a
+    forward giving a class at every step (protocol: last or per-step).
     `unknown`: the tokenizer's policy for characters outside the vocabulary (error, skip).
     `identity`: name, description, version, license, authors, data {source, license}.
     `source`: what to record of where the module came from (e.g. its file names).
@@ -377,8 +379,8 @@ def make_target(
         return Target(task, CharTokenizer(vocab, unknown=unknown), [])
     if not labels or len(labels) < 2:
         raise InputError("a classifier needs its labels (at least two), in logit order")
-    if pooling not in ("last", "mean", "max"):
-        raise InputError(f"pooling must be last, mean or max; got {pooling!r}")
+    if pooling not in POOLINGS:
+        raise InputError(f"pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
     if all(len(e) == 1 for e in vocab):
         tokenizer: CharTokenizer | WordTokenizer = CharTokenizer(vocab, unknown=unknown)
     else:
@@ -750,7 +752,7 @@ def find_convention(
         else:
             lengths = torch.full((PROBE_BATCH,), PROBE_TIME, dtype=torch.int64)
             expected = (rebuilt(tokens, lengths), ())
-        failures, closest = [], float("inf")
+        failures, closest, shapes = [], float("inf"), []
         for time_major in (False, True):
             reference = UserReference(user, Convention(time_major, "", False, lm), None, parts.cell)
             try:
@@ -761,17 +763,48 @@ def find_convention(
             convention, diff = match_convention(output, expected, time_major, lm, target.classes)
             if convention is not None:
                 return convention
-            closest = min(closest, diff)
+            closest, shapes = min(closest, diff), [*shapes, list(split_output(output)[0].shape)]
+    raise convention_error(user, parts, target, failures, closest, shapes)
+
+
+def convention_error(
+    user: nn.Module,
+    parts: Parts,
+    target: Target,
+    failures: list[str],
+    closest: float,
+    shapes: list[list[int]],
+) -> InputError:
+    """Why no way of calling the user's forward matched its layers, in one line."""
+    lm = target.task == "language-model"
     call = f"{type(user).__name__}.forward(tokens{', state' if lm else ''})"
     if len(failures) == 2:
-        raise InputError(
+        return InputError(
             f"automatic export: calling {call} failed ({failures[0]}); {PROTOCOL_HINT}"
         )
-    raise InputError(
+    b, t, c = PROBE_BATCH, PROBE_TIME, target.classes
+    pooled = not lm and target.pooling != "per-step"
+    wanted = (
+        f"[B, C] = [{b}, {c}]"
+        if pooled
+        else f"[B, T, C] = [{b}, {t}, {c}] (or [T, B, C], [B*T, C])"
+    )
+    if closest == float("inf"):
+        return InputError(
+            f"automatic export: {call} returned logits shaped {shapes[0]} for {b} inputs of "
+            f"{t} tokens; expected {wanted}"
+            + (
+                " (--pooling per-step / pooling='per-step' for a class at every step)"
+                if pooled
+                else ""
+            )
+            + f"; otherwise {PROTOCOL_HINT}"
+        )
+    return InputError(
         f"automatic export: {call} does not compute what its layers do as {parts.describe()} "
         f"(closest: logits or state off by {closest:.3g} over tokens [B, T] / [T, B], logits "
         f"[B, T, C] / [T, B, C] / flattened, plain or log_softmax"
-        + (f", pooled '{target.pooling}'" if not lm else "")
+        + (f", pooled '{target.pooling}' (--pooling / pooling= says how)" if not lm else "")
         + f"); for a forward that does more, {PROTOCOL_HINT}"
     )
 
@@ -934,8 +967,13 @@ def protocol_manifest(
     shapes: list[list[int | str]] = [["batch", *s.rows_width] for s in states]
     lm = target.task == "language-model"
     architecture = protocol_architecture(module, states)
+    if not lm and target.pooling not in ("last", "per-step"):
+        raise InputError(
+            f"protocol: step() gives logits after every step, so pooling is last (the answer "
+            f"after the last step) or per-step, not {target.pooling!r}"
+        )
     if not lm:
-        architecture["pooling"] = "last"
+        architecture["pooling"] = target.pooling
     return Manifest(
         task=target.task,
         architecture=architecture,
@@ -1010,12 +1048,12 @@ def check_pooled_parity(
     worst: dict[str, Any] = {"max_abs_diff": 0.0, "tensor": LOGITS, "batch": 0, "time": 0}
     for batch, time in PARITY_SHAPES:
         tokens = random_inputs(model, batch, time, rng)
-        ours = np.stack(runtime.padded_logits(list(tokens)))  # [B, C]
+        ours = np.stack(runtime.padded_logits(list(tokens)))  # [B, C] or [B, T, C]
         diff = float(np.abs(normalized(reference, ours) - reference.pooled(tokens)).max())
         worse(worst, LOGITS, diff, batch, time)
     tokens, lengths = padded_batch(model, rng)
     rows = [tokens[row, :length] for row, length in enumerate(lengths)]
-    ours = normalized(reference, np.stack(runtime.padded_logits(rows)))
+    ours = [normalized(reference, x) for x in runtime.padded_logits(rows)]  # [C] or [T, C]
     for row, ids in enumerate(rows):
         diff = float(np.abs(ours[row] - reference.pooled(ids[None, :])[0]).max())
         worse(worst, f"{LOGITS} (row {row} of a padded batch)", diff, len(rows), len(ids))
