@@ -124,6 +124,20 @@ class CharTagger(nn.Module):
         return self.tag(self.gru(self.emb(x))[0])  # [B, T, labels]
 
 
+class OneHotGRUClassifier(nn.Module):
+    """One-hot characters → GRU → Linear on the last step's output."""
+
+    def __init__(self, vocab_size: int, num_labels: int) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.gru = nn.GRU(vocab_size, HIDDEN, batch_first=True)
+        self.fc = nn.Linear(HIDDEN, num_labels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.gru(F.one_hot(x, self.vocab_size).float())
+        return self.fc(out[:, -1])
+
+
 class TupleStateGRU(nn.Module):
     """Two stacked single-layer GRUs; the user keeps their states as a tuple (h1, h2) of
     [B, H] each, so it brings the protocol: step() and state_spec."""
@@ -461,6 +475,21 @@ def test_mean_pooled_word_classifier_streams(tmp_path: Path) -> None:
     assert len(steps) == len(texts[0].split())  # a prediction after every word
     last = steps[-1]["probabilities"]
     assert max(last, key=last.get) == LABELS[int(expected[0].argmax())]
+
+
+def test_one_hot_classifier_and_a_bidirectional_language_model(tmp_path: Path) -> None:
+    torch.manual_seed(12)
+    user = OneHotGRUClassifier(len(VOCAB), len(LABELS)).eval()
+    options = dict(task="classification", vocabulary=VOCAB, labels=LABELS)
+    classifier = load_classifier(export_module(user, output=tmp_path / "m.onnx", **options))
+    texts = ["and the lord said", "i"]
+    with torch.no_grad():
+        expected = np.stack([user(ids(text))[0].numpy() for text in texts])
+    np.testing.assert_allclose(np.stack(classifier.logits(texts)), expected, atol=1e-5)
+    bidirectional = TutorialRNN(len(VOCAB))
+    bidirectional.rnn = nn.RNN(len(VOCAB), HIDDEN // 2, bidirectional=True)
+    with pytest.raises(InputError, match="'rnn' is bidirectional"):
+        export_module(bidirectional, vocabulary=VOCAB, output=tmp_path / "lm.onnx")
 
 
 def test_per_step_tagger(tmp_path: Path) -> None:

@@ -508,8 +508,10 @@ def check_parts(parts: Parts, target: Target) -> None:
         f"has {target.classes}",
     )
     if target.task == "language-model" and rnn.bidirectional:
-        raise not_understood(
-            f"{name}.bidirectional", "a bidirectional language model cannot stream"
+        raise InputError(
+            f"automatic export: {name!r} is bidirectional, and a language model that reads the "
+            "text backwards too cannot generate it; export it as a classifier, or train a "
+            "unidirectional one"
         )
 
 
