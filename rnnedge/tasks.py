@@ -207,5 +207,6 @@ def encode_addition(item: Any, bits: int) -> np.ndarray:
         raise InputError(
             f"{item!r}: both numbers must be in 0..{2**bits - 1} for this {bits}-bit model"
         )
-    steps = np.arange(bits + 1)
-    return np.stack([(a >> steps) & 1, (b >> steps) & 1], axis=-1).astype(np.float32)
+    # Python integers, not numpy shifts: a model may be fed numbers wider than 63 bits.
+    pairs = [((a >> step) & 1, (b >> step) & 1) for step in range(bits + 1)]
+    return np.array(pairs, dtype=np.float32).reshape(bits + 1, 2)

@@ -1,0 +1,276 @@
+"""The Chinese poetry model's recipe steps: prepare the text, train, compare, export, card.
+
+    python export/build.py export/zh-poems-lstm.toml [--stage prepare|train|export|all]
+
+Data: Debian ``fortunes-zh`` (the 300 Tang poems, 100 Song poems and the general Chinese
+collection). Each fortune is one item; items are cleaned (colour escapes removed), exact
+duplicates dropped and split BY ITEM: about 1 in 20 (by a hash of its text) is held out,
+and a held-out item sharing any line with a training item moves to training, so no poem is
+scored on lines the model has read. The prepared file holds the training items (in a seeded
+shuffle) and then the held-out items, so the trainer's held-out tail (``valid_fraction``) is
+exactly the held-out items: the build checks that the recipe's fraction cuts there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ESCAPES = re.compile(r"\x1b\[[0-9;]*m")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+TITLE_PREFIX = re.compile(r"^题目[:：]")
+SEPARATOR = "\n\n"  # between items in the prepared text
+GOLDEN_PROMPT = "床前"
+
+
+def read_items(path: Path) -> list[str]:
+    """The fortunes of one strfile source (items separated by lines holding '%')."""
+    text = ESCAPES.sub("", path.read_text(encoding="utf-8"))
+    items = re.split(r"\n%\n?", text)
+    return [clean(item) for item in items if item.strip()]
+
+
+def clean(item: str) -> str:
+    """Trailing spaces and blank edges off; the Song collection's '题目:' title prefix off."""
+    lines = [line.rstrip() for line in item.strip("\n").split("\n")]
+    lines = [TITLE_PREFIX.sub("", line) for line in lines]
+    return "\n".join(lines).strip("\n")
+
+
+def held_out(item: str, every: int) -> bool:
+    """A stable 1-in-`every` choice from the item's text (not its position)."""
+    digest = hashlib.sha256(item.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % every == 0
+
+
+def content_lines(item: str) -> set[str]:
+    """The item's lines that identify it: five or more CJK characters, not an attribution
+    ('-- 《谚语》', '作者：杜甫') or a short heading ('其一'), which many items share."""
+    lines = (line.strip() for line in item.split("\n"))
+    return {
+        line
+        for line in lines
+        if len(CJK.findall(line)) >= 5 and not line.startswith(("--", "作者"))
+    }
+
+
+def split_items(items: list[str], every: int, seed: int) -> tuple[list[str], list[str]]:
+    """(training, held-out) items: duplicates dropped, held-out lines never in training."""
+    unique = list(dict.fromkeys(items))
+    train = [item for item in unique if not held_out(item, every)]
+    candidates = [item for item in unique if held_out(item, every)]
+    seen = set().union(*(content_lines(item) for item in train))
+    heldout = []
+    for item in candidates:
+        (train if content_lines(item) & seen else heldout).append(item)
+    random.Random(seed).shuffle(train)
+    return train, heldout
+
+
+def prepared_text(recipe: dict) -> tuple[str, int]:
+    """(text, index where the held-out items begin)."""
+    data = recipe["data"]
+    items = [item for source in data["sources"] for item in read_items(Path(source))]
+    train, heldout = split_items(items, data["heldout_every"], data["seed"])
+    head = SEPARATOR.join(train) + SEPARATOR
+    return head + SEPARATOR.join(heldout) + "\n", len(head)
+
+
+def check_cut(text: str, cut: int, fraction: float) -> None:
+    """The trainer holds out the last `fraction` of the text: it must cut where the
+    held-out items begin (else fix valid_fraction in the recipe to the printed value)."""
+    from rnnedge.textio import tail_start
+
+    if tail_start(len(text), fraction) != cut:
+        exact = (len(text) - cut) / len(text)
+        sys.exit(f"valid_fraction {fraction} does not cut at the held-out items: use {exact!r}")
+
+
+def prepare(recipe: dict) -> tuple[Path, int]:
+    """Write the prepared text (if absent) and check the split; (path, held-out start)."""
+    from rnnedge.atomic import write_text_atomic
+
+    target = ROOT / recipe["data"]["file"]
+    text, cut = prepared_text(recipe)
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(target, text)
+    check_cut(text, cut, recipe["train"]["valid_fraction"])
+    print(
+        f"data: {target} ({len(text):,} characters, held out from {cut:,}: "
+        f"{len(text) - cut:,} characters)",
+        file=sys.stderr,
+    )
+    return target, cut
+
+
+def split_info(recipe: dict, text: str, cut: int) -> dict[str, Any]:
+    """What the card says about the split."""
+    data = recipe["data"]
+    items = [item for source in data["sources"] for item in read_items(Path(source))]
+    train, heldout = split_items(items, data["heldout_every"], data["seed"])
+    return {
+        "items": len(items),
+        "unique_items": len(train) + len(heldout),
+        "train_items": len(train),
+        "heldout_items": len(heldout),
+        "chars": len(text),
+        "train_chars": cut,
+        "heldout_chars": len(text) - cut,
+        "vocab": len(set(text)),
+    }
+
+
+def export(recipe: dict, recipe_path: Path, text_path: Path, cut: int) -> None:
+    """Export best.pt (int8), compare, golden vectors, manifest copy, samples and card."""
+    from golden import write_golden
+    from heldout_lm import comparison, samples
+
+    from rnnedge.exporter import export_checkpoint
+
+    output = ROOT / recipe["output"]
+    run = ROOT / recipe["train"]["out"]
+    result = export_checkpoint(
+        run / recipe["export"]["checkpoint"],
+        output,
+        quantize=recipe["export"].get("quantize"),
+        heldout=text_path,
+        recipe=recipe_path.name,
+        identity=recipe.get("identity"),
+    )
+    print(f"wrote {write_golden(output, GOLDEN_PROMPT)}", file=sys.stderr)
+    text = text_path.read_text(encoding="utf-8")
+    report = {
+        "split": split_info(recipe, text, cut),
+        "comparison": comparison(recipe, output, text, cut),
+        "samples": samples(output, recipe["card"]["prompts"], recipe["card"]["sampling"]),
+    }
+    output.with_suffix(".compare.json").write_text(
+        json.dumps(report, indent=1, ensure_ascii=False) + "\n"
+    )
+    write_card(recipe, output, result.size_bytes, report)
+
+
+def comparison_lines(compare: dict, model_name: str) -> list[str]:
+    """The held-out comparison as a Markdown table (bits per character, lower is better)."""
+    ngram, packed = compare.get("kneser_ney"), compare["compressors"]
+    rows = [(f"this model (`{model_name}`, runtime, int8)", compare["rnn"]["bpc"])]
+    if ngram:
+        rows.append(
+            (f"Kneser-Ney {ngram['order']}-gram (order chosen on validation)", ngram["heldout_bpc"])
+        )
+    names = {"ppmd": "PPMd order 8 (7-Zip)", "xz": "xz -9e", "bz2": "bz2 -9"}
+    rows += [(names[name], bpc) for name, bpc in packed.items()]
+    lines = ["| model | held-out bits/char |", "|---|---|"]
+    lines += [f"| {name} | {bpc:.4f} |" for name, bpc in sorted(rows, key=lambda r: r[1])]
+    return lines
+
+
+def card_head(recipe: dict, model_path: Path, size: int, manifest: Any, split: dict) -> list[str]:
+    """The card's first sections: the model, its data and split, its training."""
+    arch, training = manifest.architecture, manifest.training
+    return [
+        f"# {recipe['name']}",
+        "",
+        f"Character-level {arch['cell'].upper()} language model of Chinese poems and sayings, "
+        f"{arch['layers']} × {arch['hidden']}, embedding {arch['embed_dim']}, dropout "
+        f"{arch['dropout']}, {arch['parameters']:,} parameters, vocabulary of "
+        f"{split['vocab']:,} characters. File: `{model_path.name}`, {size / 1e6:.2f} MB "
+        f"({manifest.export.get('quantization') or 'fp32'}; fp32 would be "
+        f"{manifest.export.get('fp32_size_bytes', size) / 1e6:.2f} MB).",
+        "",
+        "## Data",
+        "",
+        "Debian's `fortunes-zh` (GPL-3.0+): the 300 Tang poems, 100 Song poems and the general "
+        f"Chinese collection, {split['items']:,} items ({split['unique_items']:,} after exact "
+        f"duplicates), colour escapes removed. Split by item (`export/poems.py`): "
+        f"{split['heldout_items']} items ({split['heldout_chars']:,} characters) held out, "
+        f"none sharing a line with the {split['train_items']:,} training items "
+        f"({split['train_chars']:,} characters).",
+        "",
+        "## Training",
+        "",
+        f"Recipe `export/{recipe['name']}.toml`; exported from the best held-out checkpoint, "
+        f"step {training['step']:,} of {training['config']['steps']:,}, "
+        f"{training['train_seconds'] / 60:.0f} min of training on one shared CPU core.",
+        "",
+    ]
+
+
+def write_card(recipe: dict, model_path: Path, size: int, report: dict) -> None:
+    """The model card: data, split, training, the comparison, samples."""
+    from heldout_lm import command_line
+
+    from rnnedge.render import validation_lines
+    from rnnedge.runtime import load
+
+    m = load(model_path, device="cpu").manifest
+    split = report["split"]
+    compare, ngram = report["comparison"], report["comparison"]["kneser_ney"]
+    orders = ", ".join(f"{n}: {b:.3f}" for n, b in ngram["validation_bpc_by_order"].items())
+    lines = [
+        *card_head(recipe, model_path, size, m, split),
+        "## Against classical models (same held-out items, bits per character)",
+        "",
+        *comparison_lines(compare, model_path.stem),
+        "",
+        f"Every model predicts each of the {compare['heldout_chars']:,} held-out characters "
+        "given all text before it (the training text first). The n-gram is "
+        "`export/ngram.py` (interpolated Kneser-Ney); its order was chosen on the last 5 % "
+        f"of the training items (validation bits/char by order: {orders}). PPMd: "
+        "`7z -m0=PPMd:o=8:mem=1g`, 8 × (size(train + held-out) − size(train)) / characters.",
+        "",
+        "## Samples",
+        "",
+    ]
+    for sample in report["samples"]:
+        lines += [
+            f"`{command_line(model_path.stem, sample)}`:",
+            "",
+            "```",
+            sample["text"],
+            "```",
+            "",
+        ]
+    lines += [
+        "## Validation at export",
+        "",
+        *[f"- {line}" for line in validation_lines(m.validation)],
+        "",
+        f"Golden vectors for other runtimes: `{model_path.with_suffix('.golden.json').name}`.",
+        "",
+    ]
+    model_path.with_suffix(".md").write_text("\n".join(lines))
+
+
+def train(recipe: dict, text: Path) -> None:
+    """Train (or resume: runs/<name>/last.pt) the recipe's language model."""
+    from rnnedge.render import RichTrainReporter
+    from rnnedge.train.lm import LMTrainConfig, fit
+
+    options = dict(recipe["train"])
+    options["out"] = str(ROOT / options["out"])
+    fit(LMTrainConfig(text=str(text), resume=True, **options), RichTrainReporter())
+
+
+def build(recipe: dict, stage: str, recipe_path: Path) -> None:
+    """The recipe's stages: prepare always, then train and/or export."""
+    text, cut = prepare(recipe)
+    if stage in ("train", "all"):
+        train(recipe, text)
+    if stage in ("export", "all"):
+        export(recipe, recipe_path, text, cut)
+
+
+if __name__ == "__main__":
+    import tomllib
+
+    recipe = tomllib.loads(Path(sys.argv[1]).read_text())
+    path, cut = prepare(recipe)
+    print(json.dumps(split_info(recipe, path.read_text(encoding="utf-8"), cut), indent=1))
