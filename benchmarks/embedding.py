@@ -380,6 +380,24 @@ def agreement_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def precision_lines(data: dict[str, Any]) -> list[str]:
+    """int8 against fp32 of the same architecture, per round and runtime: the int8 file is
+    the fast one natively; whether it is in wasm is what a web app needs to know."""
+    parts = []
+    for name in [PYTHON, NODE, *BROWSER.values()]:
+        ratios = [
+            r["runtimes"][name]["tokens_per_s"]["kjv int8"]
+            / r["runtimes"][name]["tokens_per_s"]["kjv-arch fp32"]
+            for r in data["rounds"]
+        ]
+        parts.append(f"{name} {ratio_cell(spread(ratios))}")
+    return [
+        "Generation with the int8 file against the fp32 one (same architecture), within each "
+        "round: " + ", ".join(parts) + ".",
+        "",
+    ]
+
+
 def second_thread_lines(data: dict[str, Any]) -> list[str]:
     """The second wasm thread's effect, per round (absent from data measured before it)."""
     gains = data["summary"].get("wasm second thread")
@@ -432,6 +450,7 @@ def render_section(data: dict[str, Any]) -> list[str]:
         "",
         *speed_table(data),
         "",
+        *precision_lines(data),
         *second_thread_lines(data),
         f"The example page itself (`examples/web/`, both of its default models opened) is "
         f"ready {seconds_cell(page)} after navigation in a fresh context.",

@@ -117,4 +117,7 @@ def test_report_renders_the_section_only_beside_its_data(harness, tmp_path: Path
     node_row = next(row for row in rows if row.startswith(f"| {embedding.NODE}"))
     assert "225 (50–400)" in node_row and "1.25× (0.50–2.00)" in node_row
     assert "first differs from Python's at character none, 10" in section
+    # the made-up fp32 rates are twice the int8 ones in every round, for every runtime
+    precision = next(line for line in section.splitlines() if line.startswith("Generation with"))
+    assert precision.count("0.50× (0.50–0.50)") == 4
     assert not without.exists()
