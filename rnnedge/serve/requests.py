@@ -83,17 +83,17 @@ def take(body: dict[str, Any], name: str, kinds: tuple[type, ...], default: Any)
         return default
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         wanted = " or ".join(JSON_TYPES[k] for k in kinds)
-        raise RequestError(400, f"{name} must be a {wanted}, got a {json_type(value)}")
+        raise RequestError(400, f"{name} must be {wanted}, got {json_type(value)}")
     return value
 
 
-JSON_TYPES = {str: "string", int: "integer", float: "number", list: "list", dict: "object"}
+JSON_TYPES = {str: "a string", int: "an integer", float: "a number", list: "a list"}
 
 
 def json_type(value: Any) -> str:
     if isinstance(value, bool):
-        return "boolean"
-    return next((n for t, n in JSON_TYPES.items() if isinstance(value, t)), "value")
+        return "a boolean"
+    return next((n for t, n in JSON_TYPES.items() if isinstance(value, t)), "a value")
 
 
 def known_fields(body: dict[str, Any], allowed: set[str]) -> None:
@@ -132,7 +132,7 @@ def parse_generate(body: dict[str, Any], models: dict[str, Any], limits: Limits)
         raise RequestError(
             413, f"prompt has {len(prompt):,} characters; the limit is {limits.max_prompt_chars:,}"
         )
-    max_new = take(body, "max_new_tokens", (int,), 200)
+    max_new = take(body, "max_new_tokens", (int,), min(200, limits.max_new_tokens))
     if not 0 <= max_new <= limits.max_new_tokens:
         raise RequestError(400, f"max_new_tokens must be in 0..{limits.max_new_tokens}")
     seed = take(body, "seed", (int,), None)
