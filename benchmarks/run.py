@@ -43,6 +43,7 @@ from rnnedge.bench import (
 from rnnedge.exporter import export_payload
 from rnnedge.nets.language_model import LanguageModel, LMConfig
 from rnnedge.runtime import default_model_path, load
+from rnnedge.runtime.cuda import cuda_status
 from rnnedge.runtime.generate import Generator
 from rnnedge.runtime.session import open_session
 from rnnedge.tokenizer import CharTokenizer
@@ -194,7 +195,8 @@ def bench_config(name: str, kwargs: dict[str, Any], steps: int) -> dict[str, Any
     # What the runtime's "made for CUDA" note is about: fp16 on the CPU provider.
     fp16_on_cpu = Generator(open_session(files["fp16"], device="cpu", threads=1))
     result["fp16_cpu_step_batch1"] = summary(bound_step_seconds(fp16_on_cpu, steps))
-    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+    # The provider list is not enough: onnxruntime-gpu lists CUDA on machines without a GPU.
+    if cuda_status().usable:
         result["cuda"] = bench_cuda(model, files, steps)
     return result
 
