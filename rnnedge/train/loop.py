@@ -6,7 +6,8 @@ the ``Engine`` runs the steps: ``restore`` → ``train_step`` … ``evaluate`` (
 … ``checkpoint``. Everything a run needs to continue after a kill lives in ``last.pt``:
 weights, optimizer and schedule, step, RNG states (CPU, batches, CUDA), the batcher's
 position and any carried recurrent state, so a resumed run ends with the same weights as an
-unbroken one. What a resume may change is decided in train/resume.py.
+unbroken one. What a resume may change is decided in train/resume.py. Under `torchrun`
+each rank trains on its shard of every batch through DDP (train/distributed.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from torch import nn
 
 from rnnedge.errors import InputError
 from rnnedge.train.checkpoint import save_checkpoint
+from rnnedge.train.distributed import current_ranks, gather_state, join, shard_state, wrap
 from rnnedge.train.resume import (
     NOT_STORED,
     restore_rng_states,
@@ -180,6 +182,12 @@ def build_schedule(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+class NullLog:
+    """Where ranks other than 0 log: nowhere."""
+
+    def append(self, record: dict[str, Any]) -> None: ...
+
+
 class MetricsLog:
     """Metrics as JSON lines; on resume, lines after the resumed step are dropped."""
 
@@ -206,7 +214,7 @@ def prepare_runtime(config: LoopConfig) -> torch.device:
     config.check()
     if config.threads:
         torch.set_num_threads(config.threads)
-    return choose_device(config.device)
+    return join(choose_device(config.device), getattr(config, "batch_size", 1))
 
 
 def require_precision(precision: str, model: nn.Module, device: torch.device) -> None:
@@ -276,6 +284,8 @@ class Engine:
         self.generator, self.reporter = generator, reporter
         self.out = Path(config.out)
         self.model = task.model.to(device)
+        self.ranks = current_ranks()
+        wrap(task, self.model, device, self.ranks)  # DDP and batch shards under torchrun
         self.optimizer = build_optimizer(config, self.model)
         self.schedule = build_schedule(config, self.optimizer)
         self.best_key = f"best_valid_{task.best_metric}"
@@ -305,7 +315,7 @@ class Engine:
             return
         self.task.batcher.load_state_dict(resumed["batcher"])
         carried = tuple(s.to(self.device) for s in resumed["carried_state"])
-        self.progress.carried = carried or None
+        self.progress.carried = shard_state(carried, self.ranks) or None
 
     def seconds(self) -> float:
         return self.progress.seconds_before + time.perf_counter() - self.began
@@ -354,8 +364,15 @@ class Engine:
             self.reporter.sample(self.progress.step, text)
 
     def checkpoint(self, name: str) -> None:
-        """Write everything a resume (last.pt) or an export (best.pt) needs, atomically."""
+        """Write everything a resume (last.pt) or an export (best.pt) needs, atomically.
+        Under torchrun every rank calls it for last.pt (their carried states are gathered)
+        and rank 0 writes."""
         progress = self.progress
+        carried = progress.carried
+        if name == "last.pt":
+            carried = gather_state(carried, self.ranks)
+        if not self.ranks.main:
+            return
         payload = {
             **self.task.describe(),
             "task": self.task.name,
@@ -368,7 +385,7 @@ class Engine:
             "valid": progress.valid,
             "rng": rng_states(self.generator),
             "batcher": self.task.batcher.state_dict(),
-            "carried_state": [s.cpu() for s in progress.carried] if progress.carried else [],
+            "carried_state": [s.cpu() for s in carried] if carried else [],
             "train_seconds": self.seconds(),
             "torch_version": str(torch.__version__),
         }
@@ -382,12 +399,12 @@ class Engine:
         for step in range(self.progress.step + 1, config.steps + 1):
             loss, items = self.train_step()
             self.progress.step = step
-            self.reporter.step(step, loss, throughput.add(items))
+            self.reporter.step(step, loss, throughput.add(items * self.ranks.world))
             if step == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
-            if step % config.eval_every == 0 or step == config.steps:
+            if self.ranks.main and (step % config.eval_every == 0 or step == config.steps):
                 self.evaluate(loss, log)
-            if config.sample_every and step % config.sample_every == 0:
+            if self.ranks.main and config.sample_every and step % config.sample_every == 0:
                 self.sample()
             if step % config.checkpoint_every == 0 or step == config.steps:
                 self.checkpoint("last.pt")
@@ -416,11 +433,14 @@ def run(
 
     `new_data`: the resume continues on other data than the run's (see train/resume.py).
     """
-    engine = Engine(config, task, device, generator, reporter or TrainReporter())
+    main = current_ranks().main  # rank 0 reports and logs; one process: always
+    reporter = (reporter if main else None) or TrainReporter()
+    engine = Engine(config, task, device, generator, reporter)
     if resumed:
         engine.restore(resumed, new_data)
     require_precision(config.precision, engine.model, device)
-    log = MetricsLog(engine.out / "metrics.jsonl", engine.progress.step if resumed else None)
+    resume_step = engine.progress.step if resumed else None
+    log = MetricsLog(engine.out / "metrics.jsonl", resume_step) if main else NullLog()
     params = sum(p.numel() for p in engine.model.parameters())
     info = {"device": str(device), "params": params, **task.info()}
     engine.reporter.start(config.steps, engine.progress.step, info)
