@@ -50,11 +50,16 @@ def serve_command(
     max_streams: Annotated[
         int, typer.Option(help="Concurrent generations per model and replica (then 503).")
     ] = 1024,
+    flush_ms: Annotated[
+        float, typer.Option(help="Send text made within this many ms of a piece with it.")
+    ] = 20.0,
     device: Annotated[str, typer.Option(help="cpu or cuda (per replica).")] = "cpu",
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads per model.")] = None,
 ) -> None:
     """Serve models over HTTP on Ray Serve: streamed generation with continuous batching,
     batched classification, /v1/models, /health (protocol: docs/serving.md). Ctrl-C stops."""
     from rnnedge.serve.launch import serve_forever
+    from rnnedge.serve.requests import Limits
 
-    serve_forever(models, host, port, address, node_ip, replicas, max_streams, device, threads)
+    limits = Limits(max_streams=max_streams, flush_ms=flush_ms)
+    serve_forever(models, host, port, address, node_ip, replicas, limits, device, threads)

@@ -76,7 +76,7 @@ class ModelServer:
             model = load(ref, device=device, threads=threads)
             self.models[model.manifest.identity.get("name") or Path(ref).stem] = model
         self.batchers = {
-            name: ContinuousBatcher(model, limits.max_streams)
+            name: ContinuousBatcher(model, limits.max_streams, limits.flush_ms)
             for name, model in self.models.items()
             if isinstance(model, Generator)
         }

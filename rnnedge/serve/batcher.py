@@ -3,9 +3,10 @@
 One loop per model and replica. Between two steps, requests that arrived join (each
 prefilled alone, its state rows appended) and streams that finished or whose client went
 away leave (rows dropped); then every remaining stream advances by one token in ONE batched
-graph call (``rnnedge.runtime.streams.StreamBatch``). The graph work runs in a worker thread
-(onnxruntime releases the GIL), so the event loop keeps serving HTTP meanwhile; only that
-thread touches the batch, so joins and leaves need no locks.
+graph call (``rnnedge.runtime.streams.StreamBatch``). The steps run in one worker thread per
+model (onnxruntime releases the GIL), back to back while any stream lives; the event loop
+keeps serving HTTP and receives each step's text in one callback. Only the worker touches
+the batch: joins arrive through a queue, leaves as a flag, so neither needs a lock.
 
 Each stream's text is what ``rnnedge infer generate`` gives alone with the same seed for
 fp32 files. int8 files quantize activations with scales computed over the whole batch,
@@ -15,6 +16,8 @@ so a stream's logits depend on its neighbours and its text can differ.
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -59,37 +62,50 @@ class Ticket:
 
 
 class ContinuousBatcher:
-    """Runs one model's generations; `generate` yields a request's text as it is made."""
+    """Runs one model's generations; `pieces` yields a request's text as it is made."""
 
-    def __init__(self, generator: Generator, max_streams: int) -> None:
+    def __init__(self, generator: Generator, max_streams: int, flush_ms: float = 0.0) -> None:
         self.batch = ServingBatch(generator)
         self.max_streams = max_streams
-        self._joining: list[Ticket] = []
-        self._live: dict[int, Ticket] = {}
-        self._task: asyncio.Task | None = None
+        self.flush_s = flush_ms / 1000
+        self._joining: queue.SimpleQueue[Ticket] = queue.SimpleQueue()  # loop → worker
+        self._wake = threading.Event()
+        self._live: dict[int, Ticket] = {}  # the worker's own
+        self._active = 0  # admitted and not yet ended; the event loop's own
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._worker: threading.Thread | None = None
         self.steps = 0  # batched calls made, for /health
         self.rows = 0  # stream-steps made (rows / steps = mean batch)
 
     @property
     def active(self) -> int:
-        return len(self._joining) + len(self._live)
+        return self._active
 
     def admit(self, request: GenerateRequest) -> Ticket:
         """Queue `request` to join at the next step (503 when the replica is full)."""
-        if self.active >= self.max_streams:
-            raise RequestError(503, f"busy: {self.active} streams running; retry later")
+        if self._active >= self.max_streams:
+            raise RequestError(503, f"busy: {self._active} streams running; retry later")
         ticket = Ticket(request)
-        self._joining.append(ticket)
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._active += 1
+        self._loop = asyncio.get_running_loop()
+        self._joining.put(ticket)
+        self._wake.set()
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="rnnedge-batch", daemon=True)
+            self._worker.start()
         return ticket
 
     async def pieces(self, ticket: Ticket) -> AsyncIterator[str]:
-        """The ticket's text as it is made (pieces ready together come as one); on exit,
-        early or not, its stream leaves the batch at the next step."""
+        """The ticket's text as it is made; on exit, early or not, its stream leaves the
+        batch at the next step. After the first piece, text made within `flush_ms` of a
+        piece travels with it (fewer messages through the HTTP proxy)."""
+        first = True
         try:
             while True:
                 item = await ticket.queue.get()
+                if self.flush_s and not first and item is not DONE:
+                    await asyncio.sleep(self.flush_s)
+                first = False
                 parts = [item]
                 while item is not DONE and not ticket.queue.empty():
                     item = ticket.queue.get_nowait()
@@ -104,16 +120,29 @@ class ContinuousBatcher:
         finally:
             ticket.cancelled = True
 
-    async def _loop(self) -> None:
-        while self._joining or self._live:
-            joining, self._joining = self._joining, []
+    def _work(self) -> None:
+        """The worker thread: step while any stream lives, sleep when none does."""
+        while True:
+            joining = []
+            while not self._joining.empty():
+                joining.append(self._joining.get())
+            if not joining and not self._live:
+                self._wake.clear()
+                if self._joining.empty():
+                    self._wake.wait()
+                continue
             try:
-                events = await asyncio.to_thread(self._advance, joining)
+                events = self._advance(joining)
             except Exception as exc:  # a failed graph call ends these streams, not the server
                 events = self._fail([*joining, *self._live.values()], exc)
-            for ticket, item in events:
-                ticket.queue.put_nowait(item)
-        self._task = None
+            self._loop.call_soon_threadsafe(self._deliver, events)
+
+    def _deliver(self, events: list[tuple[Ticket, object]]) -> None:
+        """On the event loop: hand each piece to its request; count the streams that ended."""
+        for ticket, item in events:
+            ticket.queue.put_nowait(item)
+            if item is DONE or isinstance(item, RequestError):
+                self._active -= 1
 
     def _fail(self, tickets: list[Ticket], exc: Exception) -> list[tuple[Ticket, object]]:
         """Every stream in flight ends with `exc`; the batch starts empty again."""
@@ -128,7 +157,7 @@ class ContinuousBatcher:
         for stream_id, ticket in list(self._live.items()):
             if ticket.cancelled:
                 self.batch.remove(stream_id)
-                del self._live[stream_id]
+                events.append((self._live.pop(stream_id), DONE))
         if self.batch.streams:
             self.steps += 1
             self.rows += len(self.batch)
@@ -139,10 +168,12 @@ class ContinuousBatcher:
         return events
 
     def _join(self, joining: list[Ticket]) -> list[Ticket]:
-        """Prefill each new request into the batch; returns those already finished."""
+        """Prefill each new request into the batch; returns those already ended (nothing
+        to make, or their client already gone)."""
         finished = []
         for ticket in joining:
             if ticket.cancelled:
+                finished.append(ticket)
                 continue
             request = ticket.request
             ticket.stream_id = self.batch.add(

@@ -7,6 +7,7 @@ import time
 
 from rnnedge.errors import InputError
 from rnnedge.render import stderr
+from rnnedge.serve.requests import Limits
 
 
 def serve_forever(
@@ -16,17 +17,19 @@ def serve_forever(
     address: str | None,
     node_ip: str,
     replicas: int,
-    max_streams: int,
+    limits: Limits,
     device: str,
     threads: int | None,
 ) -> None:
     """Deploy `models` and block until interrupted (the CLI turns Ctrl-C into exit 130)."""
     from rnnedge.runtime.catalog import read_manifest, resolve_model
     from rnnedge.serve.cluster import import_ray, portable_ref
-    from rnnedge.serve.requests import Limits
 
-    if replicas < 1 or max_streams < 1 or not 0 < port < 65536:
-        raise InputError("--replicas and --max-streams must be at least 1, --port in 1..65535")
+    if replicas < 1 or limits.max_streams < 1 or not 0 < port < 65536 or limits.flush_ms < 0:
+        raise InputError(
+            "--replicas and --max-streams must be at least 1, --port in 1..65535, "
+            "--flush-ms at least 0"
+        )
     for ref in models:
         read_manifest(resolve_model(ref))  # an unknown or broken file fails here, in one line
     import_ray()
@@ -38,7 +41,7 @@ def serve_forever(
         port,
         address,
         node_ip,
-        limits=Limits(max_streams=max_streams),
+        limits=limits,
         replicas=replicas,
         device=device,
         threads=threads,

@@ -40,6 +40,7 @@ class Limits:
     max_inputs: int = 1024
     max_input_chars: int = 100_000
     max_streams: int = 1024  # concurrent generations per model and replica
+    flush_ms: float = 20.0  # text made within this time of a piece is sent with it
 
 
 @dataclass
