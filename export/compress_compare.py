@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -104,15 +105,27 @@ def conditional_bits_per_char(name: str, train: str, heldout: str) -> dict[str, 
 
 def model_bits_per_char(model: Path, text: Path) -> dict[str, Any]:
     """The runtime's held-out bits/char: `rnnedge eval MODEL --text TEXT --tail 0.1 --json`."""
-    command = [sys.executable, "-m", "rnnedge", "eval", str(model), "--text", str(text)]
-    command += ["--tail", str(HELDOUT_FRACTION), "--json"]
+    command = ["eval", shown(model), "--text", shown(text), "--tail", str(HELDOUT_FRACTION)]
     began = time.perf_counter()
-    report = json.loads(subprocess.run(command, capture_output=True, check=True, text=True).stdout)
+    run = [sys.executable, "-m", "rnnedge", *command, "--json"]
+    report = json.loads(
+        subprocess.run(run, capture_output=True, check=True, text=True, cwd=ROOT).stdout
+    )
+    # The runtime reads the tail as training's evaluation does (32 slices, each from a zero
+    # state) and scores every character it predicts: "chars" of them.
     return {
-        "command": " ".join(["rnnedge", *command[3:]]),
-        **report,
+        "command": " ".join(["rnnedge", *command]),
+        "bits_per_char": report["bpc"],
+        "chars": report["chars"],
+        "skipped_chars": report["skipped_chars"],
         "seconds": time.perf_counter() - began,
     }
+
+
+def shown(path: Path) -> str:
+    """A path as a user of the repository types it (relative to its root when inside it)."""
+    absolute = Path(os.path.abspath(path))  # data/ may be a symlink: do not resolve it
+    return str(absolute.relative_to(ROOT)) if absolute.is_relative_to(ROOT) else str(path)
 
 
 def sha256(path: Path) -> str:
@@ -129,7 +142,7 @@ def compare(text_path: Path, model: Path | None, names: list[str]) -> dict[str, 
     text = read_text(text_path)
     train, heldout = split(text)
     results: dict[str, Any] = {
-        "text": str(text_path),
+        "text": shown(text_path),
         "text_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "chars": len(text),
         "heldout_chars": len(heldout),
@@ -144,16 +157,16 @@ def compare(text_path: Path, model: Path | None, names: list[str]) -> dict[str, 
 
 def markdown(results: dict[str, Any]) -> list[str]:
     """The comparison as a Markdown table, best first."""
-    rows = [(v["command"], v["bits_per_char"]) for v in results["compressors"].values()]
+    every = results["heldout_chars"]
+    rows = [(v["command"], v["bits_per_char"], every) for v in results["compressors"].values()]
     if "model" in results:
-        rows.append((f"this model (`{results['model']['command']}`)", model_bpc(results)))
-    lines = ["| system | held-out bits/char |", "|---|---|"]
-    lines += [f"| {name} | {bpc:.3f} |" for name, bpc in sorted(rows, key=lambda r: r[1])]
+        model = results["model"]
+        rows.append((f"this model (`{model['command']}`)", model["bits_per_char"], model["chars"]))
+    lines = ["| system | held-out bits/char | characters scored |", "|---|---|---|"]
+    lines += [
+        f"| {n} | {bpc:.3f} | {chars:,} |" for n, bpc, chars in sorted(rows, key=lambda r: r[1])
+    ]
     return lines
-
-
-def model_bpc(results: dict[str, Any]) -> float:
-    return float(results["model"]["bits_per_char"])
 
 
 def main() -> None:
