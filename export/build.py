@@ -9,6 +9,7 @@ continues where it stopped.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import re
 import subprocess
@@ -43,7 +44,7 @@ def prepare(recipe: dict) -> Path:
 
 
 def train(recipe: dict, text: Path) -> None:
-    from rnnedge.cli_render import RichTrainReporter
+    from rnnedge.render import RichTrainReporter
     from rnnedge.train.lm import LMTrainConfig, fit
 
     options = dict(recipe["train"])
@@ -264,6 +265,11 @@ def main() -> None:
     recipe = tomllib.loads(args.recipe.read_text())
     if recipe.get("kind") == "cli":
         build_with_cli(recipe, args.stage)
+        return
+    if recipe.get("kind") in ("poems", "shakespeare"):
+        # Language models whose held-out part is whole documents (export/poems.py,
+        # export/shakespeare.py): own preparation, comparison with classical models, card.
+        importlib.import_module(recipe["kind"]).build(recipe, args.stage, args.recipe)
         return
     text = prepare(recipe)
     if args.stage in ("train", "all"):
