@@ -159,6 +159,13 @@ def classify_command(
             help="With --stream: draw per-step class probabilities to a PNG (needs matplotlib)."
         ),
     ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Classify --file on Ray Data ('local' starts Ray here, HOST:PORT joins a "
+            "cluster; extra `serve`): JSONL/CSV/Parquet 'text' column or text lines; JSON lines."
+        ),
+    ] = None,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
@@ -169,6 +176,10 @@ def classify_command(
 
     if top < 1:
         raise InputError(f"--top must be at least 1, got {top}")
+    if ray is not None:
+        from rnnedge.serve.bulk import classify_to_stdout
+
+        return classify_to_stdout(model, file, ray, top)
     live = stream and inputs == ["-"] and file is None and images is None
     items, shown = ([], []) if live else classify_inputs(inputs, file, images, first)
     batched = not stream and len(items) > 1
