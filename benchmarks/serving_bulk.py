@@ -70,7 +70,8 @@ def main() -> None:
         rows.append(("Ray Data, 1 worker", batch_rows, on_ray(args.model, data, 1, batch_rows)))
         print(rows[-1], flush=True)
     for workers in (1, 2):
-        rows.append((f"Ray Data, {workers} workers", 4096, on_ray(args.model, data, workers, 4096)))
+        how = f"Ray Data, {workers} worker{'s' if workers > 1 else ''}"
+        rows.append((how, 4096, on_ray(args.model, data, workers, 4096)))
         print(rows[-1], flush=True)
     data.unlink()
     lines = [
@@ -78,7 +79,8 @@ def main() -> None:
         "",
         f"Model `{args.model}`, the first {len(texts):,} texts of `{args.file.name}`, one "
         f"onnxruntime thread per worker, local Ray on {os.cpu_count()} cores shared with "
-        "other work. Command: `python benchmarks/serving_bulk.py`.",
+        f"other work (load average {os.getloadavg()[1]:.1f} over the last 5 minutes). "
+        "Command: `python benchmarks/serving_bulk.py`.",
         "",
         "| how | rows per Ray batch | inputs/s |",
         "|---|---:|---:|",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import error_line, invoke
 from rnnedge.runtime import load_classifier, load_generator
 from rnnedge.serve.batcher import ContinuousBatcher
 from rnnedge.serve.requests import (
@@ -156,3 +157,15 @@ def test_protocol_lines(models: dict) -> None:
     text = "".join(line.get("text", "") for line in lines)
     assert lines[-1] == {"done": True, "chars": len(text)}
     assert all(set(line) == {"text"} for line in lines[:-1])
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["no-such-model"], ["no-such-model"]),
+        (["fortune-langid", "--replicas", "0"], ["--replicas"]),
+        (["fortune-langid", "--flush-ms", "-1"], ["--flush-ms"]),
+    ],
+)
+def test_serve_refuses_bad_options_before_starting_ray(args: list[str], needles: list[str]) -> None:
+    error_line(invoke("serve", *args), *needles)

@@ -88,7 +88,7 @@ def classify_file(
         ClassifyBatch,
         fn_constructor_args=(portable_ref(model), top),
         batch_size=batch_rows,
-        concurrency=workers,
+        compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=1,
         batch_format="numpy",
     )
