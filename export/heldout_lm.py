@@ -114,3 +114,20 @@ def command_line(model: str, sample: dict) -> str:
         f"rnnedge infer generate {model} --prompt {sample['prompt']} "
         f"--temperature {sample['temperature']}{seed} --max-new-tokens {sample['tokens']}"
     )
+
+
+def verdict(compare: dict[str, Any]) -> str:
+    """One sentence: which baselines the RNN beats on the held-out text, and which not."""
+    rnn = compare["rnn"]["bpc"]
+    baselines = dict(compare["compressors"])
+    if "kneser_ney" in compare:
+        baselines[f"Kneser-Ney {compare['kneser_ney']['order']}-gram"] = compare["kneser_ney"][
+            "heldout_bpc"
+        ]
+    beaten = [name for name, bpc in baselines.items() if rnn < bpc]
+    ahead = [f"{name} ({bpc:.3f})" for name, bpc in baselines.items() if rnn >= bpc]
+    if not ahead:
+        return f"The RNN ({rnn:.3f} bits/char) beats every baseline here."
+    return f"The RNN ({rnn:.3f} bits/char) does not yet beat {', '.join(ahead)}" + (
+        f"; it beats {', '.join(beaten)}." if beaten else "."
+    )

@@ -205,7 +205,7 @@ def card_head(recipe: dict, model_path: Path, size: int, manifest: Any, split: d
 
 def write_card(recipe: dict, model_path: Path, size: int, report: dict) -> None:
     """The model card: data, split, training, the comparison, samples."""
-    from heldout_lm import command_line
+    from heldout_lm import command_line, verdict
 
     from rnnedge.render import validation_lines
     from rnnedge.runtime import load
@@ -219,6 +219,8 @@ def write_card(recipe: dict, model_path: Path, size: int, report: dict) -> None:
         "## Against classical models (same held-out items, bits per character)",
         "",
         *comparison_lines(compare, model_path.stem),
+        "",
+        f"**{verdict(compare)}**",
         "",
         f"Every model predicts each of the {compare['heldout_chars']:,} held-out characters "
         "given all text before it (the training text first). The n-gram is "

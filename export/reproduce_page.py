@@ -237,6 +237,8 @@ def comparison_rows(compare: dict, model: str) -> list[str]:
 
 
 def poems_section(report: dict | None) -> list[str]:
+    from heldout_lm import verdict
+
     if report is None:
         return ["## n-gram against RNN", "", "The poetry model has not been built yet.", ""]
     compare = report["comparison"]
@@ -255,6 +257,8 @@ def poems_section(report: dict | None) -> list[str]:
         "| model | held-out bits/char |",
         "|---|---|",
         *comparison_rows(compare, "LSTM 2 × 384 (`zh-poems-lstm`, int8, runtime)"),
+        "",
+        f"**{verdict(compare)}**",
         "",
         f"The n-gram's order was chosen on validation items cut from the training part "
         f"(bits/char by order: {orders}).",
