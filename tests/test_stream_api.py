@@ -133,3 +133,17 @@ def invoke_with_input(args: list[str], text: str):
     from rnnedge.cli import app
 
     return CliRunner().invoke(app, args, input=text)
+
+
+def test_stream_batch_takes_new_streams_after_all_left(tiny_model: Path) -> None:
+    from rnnedge.runtime.streams import StreamBatch
+
+    lm = load(tiny_model)
+    greedy = lm.sampling_config(temperature=0.0)
+    batch = StreamBatch(lm)
+    batch.add("and", 3, greedy)
+    batch.add("the", 3, greedy)
+    list(batch.run())  # both finish in the same step
+    later = batch.add("behold", 20, greedy)
+    text = "".join(t for sid, t in batch.run() if sid == later)
+    assert text == "".join(lm.generate("behold", 20, greedy))

@@ -77,6 +77,8 @@ class StreamBatch:
         if self.streams:
             logits, self.state = self.generator.run(tokens, self.state)  # [B, 1, V]
             self.logits = logits[:, -1]
+        else:  # all left: a stream added later must not meet the leavers' rows
+            self.logits = self.logits[:0]  # [0, V]
         return emitted
 
     def run(self) -> Iterator[tuple[int, str]]:

@@ -32,14 +32,6 @@ class ServingBatch(StreamBatch):
     """A stream batch that lives on: streams can be dropped before they finish, and new
     ones join after it has emptied."""
 
-    def step(self) -> dict[int, str]:
-        emitted = super().step()
-        if not self.streams:
-            # StreamBatch keeps the last logits when every stream finishes in one step (its
-            # own callers never add again); a later join must not inherit those rows.
-            self.logits = self.logits[:0]  # [0, V]
-        return emitted
-
     def remove(self, stream_id: int) -> None:
         """Drop `stream_id`'s rows (a client that went away); no-op when already gone."""
         if stream_id not in self.ids:
