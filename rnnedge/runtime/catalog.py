@@ -32,6 +32,7 @@ ALIASES = {
     "kjv": "kjv-char-lstm",
     "langid": "fortune-langid-int8",
     "fashion": "fashion-mnist-rows",
+    "poems": "zh-poems-lstm",
 }
 
 

@@ -1,0 +1,34 @@
+"""The shipped Chinese poetry model (models/zh-poems-lstm.onnx), measured here: its size and
+name, and that it continues 床前 with classical lines."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rnnedge.runtime import load
+from rnnedge.runtime.catalog import resolve_model
+from rnnedge.runtime.sampling import SamplingConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "zh-poems-lstm.onnx"
+CJK_LINE = re.compile(r"[\u4e00-\u9fff]+")
+
+
+def test_poems_is_a_small_shipped_language_model() -> None:
+    assert resolve_model("poems") == resolve_model("zh-poems-lstm")
+    assert MODEL.stat().st_size < 6_000_000
+    lm = load("poems", device="cpu")
+    assert lm.manifest.task == "language-model"
+    assert lm.manifest.identity["license"] == "GPL-3.0-or-later"
+
+
+def test_poems_continues_a_classical_line() -> None:
+    lm = load(MODEL, device="cpu")
+    text = "床前" + "".join(lm.generate("床前", 48, SamplingConfig(temperature=0.0)))
+    # Clauses between punctuation: mostly Chinese characters, in five- or seven-character runs.
+    first_line = text.split("\n")[0]
+    clauses = [c for c in re.split(r"[，。？！；、]", first_line) if c]
+    assert clauses, text
+    assert all(CJK_LINE.fullmatch(c) for c in clauses), text
+    assert sum(len(c) in (5, 7) for c in clauses) >= len(clauses) / 2, text
