@@ -66,7 +66,8 @@ def plot_fashion_rows(model: Path, index: int, shown: tuple[int, ...]) -> Path:
         partial[:rows] = image[:rows]
         row_axes[0].imshow(partial, cmap="gray_r", vmin=0, vmax=255)
         row_axes[0].set_title(f"after {rows} of 28 rows", fontsize=9)
-        row_axes[0].axis("off")
+        row_axes[0].set_xticks([])  # keep the frame: the unread rows are the empty part
+        row_axes[0].set_yticks([])
         row_axes[1].barh(classifier.labels, steps[rows - 1], color="tab:blue")
         row_axes[1].set_xlim(0, 1)
         row_axes[1].invert_yaxis()
@@ -356,8 +357,8 @@ def charrnn_row(result: dict) -> tuple[str, ...]:
     return (
         "d2l char RNN (Chinese)",
         "`export/reproduce.py` (charrnn)",
-        "`rnnedge train lm --embed-dim 0 --cell rnn --batching random|sequential …`",
-        "best held-out perplexity " + ", ".join(f"{n} {p:.0f}" for n, p in best.items()),
+        "`rnnedge train lm --embed-dim 0 --cell rnn --batching random` (or `sequential`) …",
+        "best held-out perplexity: " + "; ".join(f"{n} {p:.0f}" for n, p in best.items()),
         "both batch schemes; the exported models continue 分开 greedily",
     )
 
