@@ -37,7 +37,9 @@ def init_ray(address: str | None = None, node_ip: str = NODE_IP, cpus: int | Non
         # One logical CPU more than cores: Ray Data's read tasks need a CPU beside the
         # classifier actors, which take one each (else reading waits for ever).
         cpus = cpus or (os.cpu_count() or 1) + 1
-        ray.init(include_dashboard=False, num_cpus=cpus, **options)
+        # address="local": always a fresh cluster. Without it Ray joins whatever
+        # /tmp/ray/ray_current_cluster names (a `ray start` left over on this machine).
+        ray.init(address="local", include_dashboard=False, num_cpus=cpus, **options)
     return ray
 
 
