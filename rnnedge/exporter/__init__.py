@@ -7,6 +7,7 @@ to a temporary name and renamed, so a failed export never leaves half a model be
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
@@ -290,24 +291,53 @@ def export_payload(
     prompt = validation_prompt(tokenizer, text, model.config.vocab_size)
     manifest = build_manifest(payload, model, tokenizer)
     apply_provenance(manifest, payload, provenance)
-    fp32_bytes = with_manifest(declare_shapes(export_step_graph(model), manifest), manifest)
+    checks = LMChecks(
+        lambda data, graph, ids, reduced: validate(model, data, graph, ids, reduced=reduced),
+        prompt,
+        text,
+    )
+    return validated_lm(model, manifest, checks, quantize, run_validation), manifest
+
+
+@dataclass
+class LMChecks:
+    """How a language model's graphs are checked: `validate(bytes, runtime, prompt, reduced)`
+    against its torch reference, on `prompt` ids, with held-out `text` for the quality change;
+    `open_graph` opens the fp32 bytes (a user module's tracer may need its own message)."""
+
+    validate: Callable[[bytes, Generator, np.ndarray, bool], dict[str, Any]]
+    prompt: np.ndarray
+    text: str | None
+    open_graph: Callable[[bytes], Any] = lambda data: open_session(data, device="cpu")
+
+
+def validated_lm(
+    net: torch.nn.Module,
+    manifest: Manifest,
+    checks: LMChecks,
+    quantize: str | None,
+    run_validation: bool,
+) -> bytes:
+    """`net`'s step graph as validated ONNX bytes (int8/fp16 with `quantize`, its quality
+    change measured on `checks.text`); the report goes into `manifest.validation`."""
+    fp32_bytes = with_manifest(declare_shapes(export_step_graph(net), manifest), manifest)
     report: dict[str, Any] = {"structure": check_model(fp32_bytes)}
-    fp32 = Generator(open_session(fp32_bytes, device="cpu"))
+    fp32 = Generator(checks.open_graph(fp32_bytes))
     if run_validation:
-        report["fp32"] = validate(model, fp32_bytes, fp32, prompt, reduced=False)
+        report["fp32"] = checks.validate(fp32_bytes, fp32, checks.prompt, False)
     final_bytes = fp32_bytes
     if quantize:
         final_bytes = reduce_precision(fp32_bytes, quantize)
         report[f"structure_{quantize}"] = check_model(final_bytes)
         reduced = Generator(open_session(final_bytes, device=measuring_device(quantize)))
         if run_validation:
-            report[quantize] = validate(model, final_bytes, reduced, prompt, reduced=True)
-        if text:
-            report["quality"] = quality_change(fp32, reduced, text, quantize)
+            report[quantize] = checks.validate(final_bytes, reduced, checks.prompt, True)
+        if checks.text:
+            report["quality"] = quality_change(fp32, reduced, checks.text, quantize)
     record_precision(manifest, quantize, len(fp32_bytes))
     report["validated"] = run_validation
     manifest.validation = report
-    return with_manifest(final_bytes, manifest), manifest
+    return with_manifest(final_bytes, manifest)
 
 
 def quality_change(

@@ -42,6 +42,7 @@ from rnnedge.errors import InputError, ModelError, ValidationError
 from rnnedge.exporter import (
     DEFAULT_SAMPLING,
     ExportResult,
+    LMChecks,
     apply_provenance,
     build_manifest,
     check_quantization,
@@ -49,9 +50,9 @@ from rnnedge.exporter import (
     lm_tokenizer_spec,
     measuring_device,
     model_identity,
-    quality_change,
     record_precision,
     training_summary,
+    validated_lm,
     validation_prompt,
 )
 from rnnedge.exporter.classifier import classifier_manifest
@@ -1205,26 +1206,15 @@ def export_language_model(
         net, reference, manifest = prepare_automatic(module, target, payload)
     apply_provenance(manifest, payload, provenance)
     prompt = validation_prompt(target.tokenizer, text, len(target.tokenizer))  # type: ignore[arg-type]
-    fp32_bytes = with_manifest(declare_shapes(export_step_graph(net), manifest), manifest)
-    report: dict[str, Any] = {"structure": check_model(fp32_bytes)}
-    fp32 = Generator(open_traced(fp32_bytes))
-    if run_validation:
-        report["fp32"] = validate_language_model(reference, fp32_bytes, fp32, prompt, False)
-    final_bytes = fp32_bytes
-    if quantize:
-        final_bytes = reduce_precision(fp32_bytes, quantize)
-        report[f"structure_{quantize}"] = check_model(final_bytes)
-        reduced = Generator(open_session(final_bytes, device=measuring_device(quantize)))
-        if run_validation:
-            report[quantize] = validate_language_model(
-                reference, final_bytes, reduced, prompt, True
-            )
-        if text:
-            report["quality"] = quality_change(fp32, reduced, text, quantize)
-    record_precision(manifest, quantize, len(fp32_bytes))
-    report["validated"] = run_validation
-    manifest.validation = report
-    return with_manifest(final_bytes, manifest), manifest
+    checks = LMChecks(
+        lambda data, graph, ids, reduced: validate_language_model(
+            reference, data, graph, ids, reduced
+        ),
+        prompt,
+        text,
+        open_traced,
+    )
+    return validated_lm(net, manifest, checks, quantize, run_validation), manifest
 
 
 def prepare_classifier(
