@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from rnnedge.bench import cpu_name
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 JSON_PATH = HERE / "embedding.json"
@@ -463,16 +465,8 @@ def render_section(data: dict[str, Any]) -> list[str]:
 
 
 def machine(rounds: list[dict[str, Any]], versions: dict[str, str]) -> dict[str, Any]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "date": now(),
         **versions,

@@ -36,6 +36,7 @@ from rnnedge.bench import (
     bound_step_seconds,
     classifier_inputs,
     cold_start,
+    cpu_name,
     step_seconds,
     summary,
     timed,
@@ -62,16 +63,8 @@ CONFIGS = {  # name: (LMConfig kwargs, what it is)
 
 
 def machine() -> dict[str, Any]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
