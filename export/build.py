@@ -151,9 +151,10 @@ def compressor_section(model_path: Path) -> list[str]:
         "Each compressor is given the training text as context and charged only for what the "
         "held-out tail adds: 8 × (size(train + held-out) − size(train)) / held-out characters "
         f"({comparison['heldout_chars']:,}). Measured by `export/compress_compare.py` on this "
-        "machine. The model's figure is the runtime's own `rnnedge eval`, which reads the tail "
-        "as training's evaluation does (32 slices, each from a zero state, so a few characters "
-        "at the slice ends go unscored).",
+        "machine. The model's figure is the runtime's own `rnnedge eval --warmup 1000`: like a "
+        "compressor it predicts each held-out character after the text before it (the tail is "
+        "read as 32 slices, each after the 1,000 characters before it; the < 32 characters "
+        "that do not fill a slice go unscored).",
         "",
         *markdown(comparison),
         "",

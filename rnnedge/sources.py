@@ -237,27 +237,42 @@ def evaluation_items(
 
 
 def evaluate_model(
-    runtime: Any, *, text: Path | None = None, tail: float = 1.0, **sources: Any
+    runtime: Any,
+    *,
+    text: Path | None = None,
+    tail: float = 1.0,
+    warmup: int = 0,
+    **sources: Any,
 ) -> dict[str, Any]:
-    """`rnnedge eval`: bits/char of a language model on `text` (its last `tail` fraction), or
-    a classifier's metrics on one labelled source (see `evaluation_items`)."""
+    """`rnnedge eval`: bits/char of a language model on `text` (its last `tail` fraction,
+    each slice read after `warmup` characters of what precedes it), or a classifier's
+    metrics on one labelled source (see `evaluation_items`)."""
     if runtime.task == "language-model":
-        return evaluate_text(runtime, text, tail)
+        return evaluate_text(runtime, text, tail, warmup)
     from rnnedge.runtime.classify import evaluate_classifier
 
     items, targets = evaluation_items(runtime.labels, runtime.preprocessing, **sources)
     return evaluate_classifier(runtime, items, targets)
 
 
-def evaluate_text(generator: Any, text: Path | None, tail: float) -> dict[str, Any]:
-    """Bits/char of the last `tail` fraction of the file `text`."""
-    from rnnedge.textio import heldout_tail, read_text
+def evaluate_text(
+    generator: Any, text: Path | None, tail: float, warmup: int = 0
+) -> dict[str, Any]:
+    """Bits/char of the last `tail` fraction of the file `text`; the text before the tail is
+    the context the slices' `warmup` reads."""
+    from rnnedge.textio import read_text, tail_start
 
     if text is None:
         raise InputError("--text FILE is required: the text to score")
     if not 0.0 < tail <= 1.0:
         raise InputError(f"--tail must be in (0, 1], got {tail}")
-    metrics = generator.evaluate(heldout_tail(read_text(text), tail))
+    if warmup < 0:
+        raise InputError(f"--warmup must be 0 or more characters, got {warmup}")
+    whole = read_text(text)
+    start = tail_start(len(whole), tail)
+    # Without a warm-up the tail is read alone, exactly as training's evaluation reads it.
+    context = whole[:start] if warmup else ""
+    metrics = generator.evaluate(whole[start:], context=context, warmup=warmup)
     return {"text": str(text), "tail": tail, **metrics}
 
 

@@ -119,6 +119,10 @@ def test_eval_bad_tail(tail: str, tiny_model: Path, corpus: Path) -> None:
     error_line(invoke("eval", tiny_model, "--text", corpus, "--tail", tail), "--tail")
 
 
+def test_eval_negative_warmup(tiny_model: Path, corpus: Path) -> None:
+    error_line(invoke("eval", tiny_model, "--text", corpus, "--warmup", "-5"), "--warmup")
+
+
 # --------------------------------------------------------------------------------------
 # train lm
 # --------------------------------------------------------------------------------------
@@ -376,3 +380,14 @@ def test_eval_tail_scores_fewer_characters(tiny_model: Path, corpus: Path) -> No
         succeeded(invoke("eval", tiny_model, "--text", corpus, "--tail", "0.1", "--json")).stdout
     )
     assert 0 < tail["chars"] < whole["chars"]
+
+
+def test_eval_tail_warmup_reads_the_text_before_the_tail(tiny_model: Path, corpus: Path) -> None:
+    """With --warmup the tail's slices start after the text before them; the tail is scored
+    whole (its first character too), so the counts differ from a tail read alone."""
+    args = ("eval", tiny_model, "--text", corpus, "--tail", "0.1", "--json")
+    alone = json.loads(succeeded(invoke(*args)).stdout)
+    warm = json.loads(succeeded(invoke(*args, "--warmup", "300")).stdout)
+    assert (alone["warmup_chars"], warm["warmup_chars"]) == (0, 300)
+    assert warm["chars"] + warm["unscored_chars"] == alone["chars"] + alone["unscored_chars"] + 1
+    assert warm["bpc"] != alone["bpc"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rnnedge.runtime import load
-from rnnedge.runtime.generate import StopMatcher
+from rnnedge.runtime.generate import StopMatcher, cross_entropy_sum
 from rnnedge.runtime.sampling import SamplingConfig, nucleus, sample_token, sample_tokens
 from rnnedge.runtime.session import MAX_BATCH_THREADS, workload_threads
 from rnnedge.runtime.streams import StreamBatch
@@ -93,6 +93,42 @@ def test_runtime_eval_matches_training_eval(tiny_model, tiny_checkpoint, corpus)
     assert load(tiny_model).evaluate(tail)["bpc"] == pytest.approx(
         payload["valid"]["bpc"], abs=1e-4
     )
+
+
+def slice_cost(generator, window: str, warmup: int) -> tuple[float, int]:
+    """Nats of `window`'s characters after its first warmup + 1, read from a zero state in one
+    call: the brute-force reference for one slice of `evaluate(..., warmup=...)`."""
+    ids = generator.tokenizer.encode(window)
+    logits, _ = generator.run(ids[None, :-1], generator.initial_state(1))  # [1, T-1, V]
+    return cross_entropy_sum(logits[:, warmup:], ids[None, warmup + 1 :]), ids.size - warmup - 1
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_eval_with_warmup_scores_every_slice_after_its_context(tiny_model, corpus, streams):
+    """Each slice is read after the `warmup` characters before it (the context for the first),
+    unscored; every character of the text is scored once but the remainder of the last slice."""
+    generator = load(tiny_model)
+    text = corpus.read_text()
+    context, tail, warmup = text[:400], text[400:700], 50
+    got = generator.evaluate(tail, streams=streams, context=context, warmup=warmup)
+    length = 300 // streams
+    whole = context + tail
+    total = 0.0
+    for i in range(streams):
+        first = 400 + i * length  # the slice's first scored character
+        nats, scored = slice_cost(generator, whole[first - warmup - 1 : first + length], warmup)
+        assert scored == length
+        total += nats
+    assert (got["chars"], got["unscored_chars"], got["warmup_chars"]) == (300, 0, warmup)
+    assert got["loss"] == pytest.approx(total / 300, rel=1e-6)
+
+
+def test_eval_warmup_is_limited_to_the_context_there_is(tiny_model, corpus):
+    text = corpus.read_text()
+    got = load(tiny_model).evaluate(text[20:220], streams=2, context=text[:20], warmup=500)
+    assert got["warmup_chars"] == 19  # the first slice's input starts at the context's start
+    alone = load(tiny_model).evaluate(text[:220], streams=2)
+    assert alone["warmup_chars"] == 0 and alone["chars"] == 218  # 219 after the first, 2 slices
 
 
 def test_same_seed_same_text_and_greedy_is_deterministic(tiny_model):

@@ -71,6 +71,15 @@ def eval_command(
             "held-out tail); 1 = all."
         ),
     ] = 1.0,
+    warmup: Annotated[
+        int,
+        typer.Option(
+            help="LM: read up to N characters before each scored slice first, unscored "
+            "(with --tail, the text before the tail), so every character is predicted with "
+            "what precedes it, as a compressor given the earlier text; 0 = each slice starts "
+            "from a zero state, as training's evaluation does."
+        ),
+    ] = 0,
     folders: Annotated[Path | None, typer.Option(help="Classifier: one folder per label.")] = None,
     aclimdb: Annotated[Path | None, typer.Option(help="Classifier: aclImdb (its test/).")] = None,
     table: Annotated[Path | None, typer.Option(help="Classifier: CSV or JSONL file.")] = None,
@@ -100,6 +109,7 @@ def eval_command(
         runtime,
         text=text,
         tail=tail,
+        warmup=warmup,
         text_column=text_column,
         label_column=label_column,
         add=add,

@@ -187,30 +187,71 @@ class Generator(StatefulGraph):
                 return
             generation.last_logits = live.push_token(token)  # [V]
 
-    def evaluate(self, text: str, streams: int = 32, chunk: int = 256) -> dict[str, float]:
+    def evaluate(
+        self, text: str, streams: int = 32, chunk: int = 256, context: str = "", warmup: int = 0
+    ) -> dict[str, float]:
         """Loss, perplexity and bits/char of `text`: `streams` slices read in chunks, state carried.
 
-        Reads text exactly as training's held-out evaluation does, so the numbers compare.
+        With ``warmup`` 0 each slice starts from a zero state, exactly as training's held-out
+        evaluation reads text, so the numbers compare. With ``warmup`` N > 0 each slice is
+        preceded by up to N characters that come before it (`context`, the text before
+        `text`, for the first slice), read unscored: every scored character is predicted
+        with what precedes it, as a compressor given the earlier text predicts it.
         """
-        ids = self.tokenizer.with_policy("skip").encode(text)
-        if ids.size < 3:
-            raise InputError("evaluation text has fewer than 3 known characters; give more text")
-        streams = max(1, min(streams, (ids.size - 1) // 2))
-        length = (ids.size - 1) // streams
-        inputs = ids[: streams * length].reshape(streams, length)  # [S, L]
-        targets = ids[1 : streams * length + 1].reshape(streams, length)  # [S, L]
-        state, total = self.initial_state(streams), 0.0
-        for start in range(0, length, chunk):
-            logits, state = self.run(inputs[:, start : start + chunk], state)  # [S, t, V]
+        known = self.tokenizer.with_policy("skip")
+        before, ids = known.encode(context), known.encode(text)
+        if before.size == 0:  # nothing precedes the first character: it is context only
+            before, ids = ids[:1], ids[1:]
+        if ids.size < 2:
+            raise InputError(
+                "evaluation text has too few known characters to score; give more text"
+            )
+        layout = SliceLayout.of(before.size, ids.size, streams, warmup)
+        inputs, targets = layout.arrays(np.concatenate([before, ids]))  # [S, W+L], [S, L]
+        state, total = self.initial_state(layout.streams), 0.0
+        for start in range(0, layout.warmup, chunk):  # read, not scored
+            _, state = self.run(inputs[:, start : min(start + chunk, layout.warmup)], state)
+        for start in range(0, layout.length, chunk):
+            window = slice(layout.warmup + start, layout.warmup + start + chunk)
+            logits, state = self.run(inputs[:, window], state)  # [S, t, V]
             total += cross_entropy_sum(logits, targets[:, start : start + chunk])
-        nats = total / inputs.size
+        nats = total / targets.size
         return {
             "loss": nats,
             "perplexity": math.exp(nats),
             "bpc": nats / math.log(2),
-            "chars": int(inputs.size),
-            "skipped_chars": int(len(text) - ids.size),
+            "chars": int(targets.size),
+            "skipped_chars": int(len(text) - known.encode(text).size),
+            "unscored_chars": int(ids.size - targets.size),
+            "warmup_chars": layout.warmup,
         }
+
+
+@dataclass(frozen=True)
+class SliceLayout:
+    """Where `evaluate` reads: `streams` slices of `length` scored characters each, every
+    slice preceded by `warmup` unscored characters. Positions index the ids of context +
+    text; the scored ones begin at `first` (the first character of the text)."""
+
+    first: int
+    streams: int
+    length: int
+    warmup: int
+
+    @classmethod
+    def of(cls, first: int, scored: int, streams: int, warmup: int) -> SliceLayout:
+        """The layout for `scored` characters after `first` of context (`first` >= 1)."""
+        streams = max(1, min(streams, scored // 2))
+        # Every slice gets the same warm-up, so the batch stays rectangular; the first slice
+        # can look back no further than the context's first character.
+        return cls(first, streams, scored // streams, min(max(warmup, 0), first - 1))
+
+    def arrays(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs [S, W+L], targets [S, L]): input t of a slice predicts its target t - W."""
+        offsets = self.length * np.arange(self.streams)[:, None]  # [S, 1]
+        inputs = ids[self.first - 1 - self.warmup + offsets + np.arange(self.warmup + self.length)]
+        targets = ids[self.first + offsets + np.arange(self.length)]
+        return inputs, targets
 
 
 class TextStream(ModelStream):
