@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ESCAPES = re.compile(r"\x1b\[[0-9;]*m")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 TITLE_PREFIX = re.compile(r"^题目[:：]")
+CLAUSE_BREAK = re.compile(r"[，。？！；：、\n]")
+CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
 SEPARATOR = "\n\n"  # between items in the prepared text
 GOLDEN_PROMPT = "床前"
 
@@ -150,11 +152,74 @@ def export(recipe: dict, recipe_path: Path, text_path: Path, cut: int) -> None:
         "split": split_info(recipe, text, cut),
         "comparison": comparison(recipe, output, text, cut),
         "samples": samples(output, recipe["card"]["prompts"], recipe["card"]["sampling"]),
+        "line_form": line_form(recipe, output, text[:cut]),
     }
     output.with_suffix(".compare.json").write_text(
         json.dumps(report, indent=1, ensure_ascii=False) + "\n"
     )
     write_card(recipe, output, result.size_bytes, report)
+
+
+def clause_lengths(text: str, cut_short: bool = False) -> list[int]:
+    """Lengths of the text's clauses (runs between Chinese punctuation or line breaks) made
+    only of Chinese characters; attributions, titles and Latin text are left out. With
+    `cut_short` the last clause is dropped (a sample ends where the token limit cut it)."""
+    clauses = CLAUSE_BREAK.split(text)
+    clauses = clauses[:-1] if cut_short else clauses
+    return [len(c) for c in clauses if CJK_ONLY.fullmatch(c)]
+
+
+def form_share(lengths: list[int]) -> dict[str, float | int]:
+    """How many clauses, and which share of them have five or seven characters."""
+    count = max(1, len(lengths))
+    return {
+        "clauses": len(lengths),
+        "five": sum(n == 5 for n in lengths) / count,
+        "seven": sum(n == 7 for n in lengths) / count,
+    }
+
+
+def line_form(recipe: dict, model_path: Path, train_text: str) -> dict[str, Any]:
+    """Does the model write five- and seven-character lines? The share of such clauses in
+    its samples (each card prompt, seeds 1..N), beside the real Tang and Song poems and the
+    whole training text (mostly prose sayings)."""
+    from rnnedge.runtime import load
+    from rnnedge.runtime.sampling import SamplingConfig
+
+    form = recipe["card"]["form"]
+    lm = load(model_path, device="cpu", threads=1)
+    sampling = SamplingConfig(temperature=form["temperature"])
+    lengths = []
+    for prompt in recipe["card"]["prompts"]:
+        for seed in range(1, form["samples"] + 1):
+            text = prompt + "".join(lm.generate(prompt, form["tokens"], sampling, seed=seed))
+            lengths += clause_lengths(text, cut_short=True)
+    poems = [item for source in form["poem_sources"] for item in read_items(Path(source))]
+    return {
+        "settings": form,
+        "model": form_share(lengths),
+        "poems": form_share(clause_lengths("\n".join(poems))),
+        "training_text": form_share(clause_lengths(train_text)),
+    }
+
+
+def form_lines(form: dict[str, Any], model_name: str) -> list[str]:
+    """The line-form comparison as a Markdown table."""
+    settings = form["settings"]
+    rows = [
+        (
+            f"`{model_name}` samples ({settings['samples']} seeds × each prompt, T "
+            f"{settings['temperature']}, {settings['tokens']} tokens)",
+            form["model"],
+        ),
+        ("the Tang and Song poems (tang300, song100)", form["poems"]),
+        ("the whole training text (mostly prose sayings)", form["training_text"]),
+    ]
+    lines = ["| text | clauses | 5 characters | 7 characters |", "|---|---|---|---|"]
+    lines += [
+        f"| {name} | {s['clauses']:,} | {s['five']:.0%} | {s['seven']:.0%} |" for name, s in rows
+    ]
+    return lines
 
 
 def comparison_lines(compare: dict, model_name: str) -> list[str]:
@@ -227,6 +292,13 @@ def write_card(recipe: dict, model_path: Path, size: int, report: dict) -> None:
         "`export/ngram.py` (interpolated Kneser-Ney); its order was chosen on the last 5 % "
         f"of the training items (validation bits/char by order: {orders}). PPMd: "
         "`7z -m0=PPMd:o=8:mem=1g`, 8 × (size(train + held-out) − size(train)) / characters.",
+        "",
+        "## Line form",
+        "",
+        "Clauses are the runs of Chinese characters between punctuation or line breaks "
+        "(attributions and titles left out; a sample's last, cut-off clause too).",
+        "",
+        *form_lines(report["line_form"], model_path.stem),
         "",
         "## Samples",
         "",

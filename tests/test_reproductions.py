@@ -140,3 +140,15 @@ def test_poems_split_keeps_held_out_lines_out_of_training() -> None:
     assert all(not content_lines(item) & seen for item in heldout)
     assert any(shared in item for item in train)
     assert not any(shared in item for item in heldout)
+
+
+def test_poem_line_form_counts_chinese_clauses_only() -> None:
+    from poems import clause_lengths, form_share
+
+    text = "床前明月光，疑是地上霜。\n举头望明月，低头思故乡。\n"
+    text += "    -- 李白《静夜思》\n春风又绿江南岸"
+    assert clause_lengths(text) == [5, 5, 5, 5, 7]  # the attribution is not a line
+    assert clause_lengths(text, cut_short=True) == [5, 5, 5, 5]  # a sample's cut-off end
+    lines = "千山鸟飞绝，万径人踪灭。孤舟蓑笠翁独钓寒江雪。两岸猿声啼不住"
+    share = form_share(clause_lengths(lines))
+    assert share == {"clauses": 4, "five": 0.5, "seven": 0.25}  # lengths 5, 5, 10, 7
