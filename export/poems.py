@@ -75,13 +75,31 @@ def split_items(items: list[str], every: int, seed: int) -> tuple[list[str], lis
     return train, heldout
 
 
-def prepared_text(recipe: dict) -> tuple[str, int]:
-    """(text, index where the held-out items begin)."""
+def prepared_text(recipe: dict, weighted: bool = True) -> tuple[str, int]:
+    """(text, index where the held-out items begin). `weighted`: training items of the
+    sources in the recipe's `repeat` appear that many times (what the model trains on);
+    without it each item once (what the classical baselines are given)."""
     data = recipe["data"]
-    items = [item for source in data["sources"] for item in read_items(Path(source))]
+    by_source = {Path(source).name: read_items(Path(source)) for source in data["sources"]}
+    items = [item for source_items in by_source.values() for item in source_items]
     train, heldout = split_items(items, data["heldout_every"], data["seed"])
+    if weighted:
+        train = repeated(train, by_source, data.get("repeat", {}), data["seed"])
     head = SEPARATOR.join(train) + SEPARATOR
     return head + SEPARATOR.join(heldout) + "\n", len(head)
+
+
+def repeated(
+    train: list[str], by_source: dict[str, list[str]], repeat: dict[str, int], seed: int
+) -> list[str]:
+    """The training items, those of the sources named in `repeat` that many times over,
+    reshuffled: the poems weigh more in training (held-out items are never repeated)."""
+    if not repeat:
+        return train
+    times = {item: count for name, count in repeat.items() for item in by_source[name]}
+    weighted = [item for item in train for _ in range(times.get(item, 1))]
+    random.Random(seed).shuffle(weighted)
+    return weighted
 
 
 def check_cut(text: str, cut: int, fraction: float) -> None:
@@ -126,6 +144,7 @@ def split_info(recipe: dict, text: str, cut: int) -> dict[str, Any]:
         "train_chars": cut,
         "heldout_chars": len(text) - cut,
         "vocab": len(set(text)),
+        "repeat": data.get("repeat", {}),
     }
 
 
@@ -147,7 +166,9 @@ def export(recipe: dict, recipe_path: Path, text_path: Path, cut: int) -> None:
         identity=recipe.get("identity"),
     )
     print(f"wrote {write_golden(output, GOLDEN_PROMPT)}", file=sys.stderr)
-    text = text_path.read_text(encoding="utf-8")
+    # The baselines are given every training item once, as the data holds them; the model's
+    # own file may weigh the poems more (recipe [data] repeat), which adds no information.
+    text, cut = prepared_text(recipe, weighted=False)
     report = {
         "split": split_info(recipe, text, cut),
         "comparison": comparison(recipe, output, text, cut),
@@ -237,6 +258,18 @@ def comparison_lines(compare: dict, model_name: str) -> list[str]:
     return lines
 
 
+def weighting(repeat: dict[str, int]) -> str:
+    """The card's sentence on training weights (empty when every item counts once)."""
+    if not repeat:
+        return ""
+    named = ", ".join(f"{name} × {count}" for name, count in repeat.items())
+    return (
+        f" In training the items of {named} are repeated (reshuffled), so the model writes "
+        "verse more often; the held-out items and the baselines' training text count "
+        "each item once."
+    )
+
+
 def card_head(recipe: dict, model_path: Path, size: int, manifest: Any, split: dict) -> list[str]:
     """The card's first sections: the model, its data and split, its training."""
     arch, training = manifest.architecture, manifest.training
@@ -257,7 +290,7 @@ def card_head(recipe: dict, model_path: Path, size: int, manifest: Any, split: d
         f"duplicates), colour escapes removed. Split by item (`export/poems.py`): "
         f"{split['heldout_items']} items ({split['heldout_chars']:,} characters) held out, "
         f"none sharing a line with the {split['train_items']:,} training items "
-        f"({split['train_chars']:,} characters).",
+        f"({split['train_chars']:,} characters).{weighting(split.get('repeat', {}))}",
         "",
         "## Training",
         "",

@@ -145,6 +145,17 @@ def test_new_data_restarts_the_best_and_keeps_the_old_best(corpus, run_copy, tmp
     )
 
 
+def test_held_out_share_may_change_only_with_new_data(corpus, run_copy, tmp_path):
+    """The held-out share describes the text: on the same text another share would score on
+    characters trained on (refused); on new data it describes the new split."""
+    assert "--valid-fraction 0.2 differs" in refused(corpus, run_copy, valid_fraction=0.2)
+    other = tmp_path / "other.txt"
+    other.write_text(make_text(20_000, seed=7))
+    options = {**SHORT, "steps": 6, "valid_fraction": 0.2}
+    train_tiny(other, run_copy, **options, resume=True, allow_new_data=True)
+    assert load(run_copy / "last.pt")["train_config"]["valid_fraction"] == 0.2
+
+
 def test_rng_states_include_every_cuda_device(monkeypatch):
     """CUDA RNGs are saved when CUDA is there and restored per device; absent states (CPU
     checkpoints, older code) are tolerated."""

@@ -68,8 +68,10 @@ class LMTrainConfig(LoopConfig):
         return (*super().positive_fields(), "hidden", "layers", "batch_size", "seq_len")
 
     def resume_may_change(self) -> tuple[str, ...]:
-        # The path may move; the text itself is checked by its sha256.
-        return (*super().resume_may_change(), "text")
+        # The path may move; the text itself is checked by its sha256. On new data
+        # (allow_new_data) the held-out share describes the new text, so it may differ.
+        new_data = ("valid_fraction",) if self.allow_new_data else ()
+        return (*super().resume_may_change(), "text", *new_data)
 
     def model_config(self, vocab_size: int) -> LMConfig:
         """The architecture these options ask for, for a new run."""
