@@ -149,7 +149,8 @@ def split_info(recipe: dict, text: str, cut: int) -> dict[str, Any]:
 
 
 def export(recipe: dict, recipe_path: Path, text_path: Path, cut: int) -> None:
-    """Export best.pt (int8), compare, golden vectors, manifest copy, samples and card."""
+    """Export best.pt (the recipe's precision), compare, golden vectors, manifest copy,
+    samples and card."""
     from golden import write_golden
     from heldout_lm import comparison, samples
 
@@ -171,6 +172,7 @@ def export(recipe: dict, recipe_path: Path, text_path: Path, cut: int) -> None:
     text, cut = prepared_text(recipe, weighted=False)
     report = {
         "split": split_info(recipe, text, cut),
+        "precision": recipe["export"].get("quantize") or "fp32",
         "comparison": comparison(recipe, output, text, cut),
         "samples": samples(output, recipe["card"]["prompts"], recipe["card"]["sampling"]),
         "line_form": line_form(recipe, output, text[:cut]),
@@ -243,10 +245,10 @@ def form_lines(form: dict[str, Any], model_name: str) -> list[str]:
     return lines
 
 
-def comparison_lines(compare: dict, model_name: str) -> list[str]:
+def comparison_lines(compare: dict, model_name: str, precision: str) -> list[str]:
     """The held-out comparison as a Markdown table (bits per character, lower is better)."""
     ngram, packed = compare.get("kneser_ney"), compare["compressors"]
-    rows = [(f"this model (`{model_name}`, runtime, int8)", compare["rnn"]["bpc"])]
+    rows = [(f"this model (`{model_name}`, runtime, {precision})", compare["rnn"]["bpc"])]
     if ngram:
         rows.append(
             (f"Kneser-Ney {ngram['order']}-gram (order chosen on validation)", ngram["heldout_bpc"])
@@ -316,7 +318,7 @@ def write_card(recipe: dict, model_path: Path, size: int, report: dict) -> None:
         *card_head(recipe, model_path, size, m, split),
         "## Against classical models (same held-out items, bits per character)",
         "",
-        *comparison_lines(compare, model_path.stem),
+        *comparison_lines(compare, model_path.stem, report["precision"]),
         "",
         f"**{verdict(compare)}**",
         "",

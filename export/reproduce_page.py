@@ -257,7 +257,9 @@ def poems_section(report: dict | None) -> list[str]:
         "",
         "| model | held-out bits/char |",
         "|---|---|",
-        *comparison_rows(compare, "LSTM 2 × 384 (`zh-poems-lstm`, int8, runtime)"),
+        *comparison_rows(
+            compare, f"LSTM 2 × 384 (`zh-poems-lstm`, {report.get('precision', 'int8')}, runtime)"
+        ),
         "",
         f"**{verdict(compare)}**",
         "",
