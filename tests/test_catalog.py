@@ -62,7 +62,10 @@ def test_langid_is_the_int8_file() -> None:
 
 
 def open_session_manifest(path: Path) -> Manifest:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    # The contract's level (docs/contract.md): ALL crashes the CPU provider on fp16 graphs.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return Manifest.from_json(session.get_modelmeta().custom_metadata_map[MANIFEST_KEY])
 
 
