@@ -112,7 +112,7 @@ def write_card(recipe: dict, model_path: Path, size: int) -> None:
         f"Recipe `export/{recipe['name']}.toml`, exported from the best held-out checkpoint: "
         f"step {training['step']:,} of {training['config']['steps']:,}, reached after "
         f"{training['train_seconds'] / 60:.0f} min on this machine's CPU "
-        f"({config.get('threads', 2)} threads, {config.get('precision', 'bf16')}).",
+        f"({threads_text(config.get('threads', 2))}, {config.get('precision', 'bf16')}).",
         f"Held-out (torch, fp32): **{training['best_valid_bpc']:.4f} bits/char**, perplexity "
         f"{training['valid'].get('perplexity', float('nan')):.3f} at the last evaluation.",
         "",
@@ -134,6 +134,10 @@ def write_card(recipe: dict, model_path: Path, size: int) -> None:
         "",
     ]
     model_path.with_suffix(".md").write_text("\n".join(lines))
+
+
+def threads_text(threads: int) -> str:
+    return "1 thread" if threads == 1 else f"{threads} threads"
 
 
 def compressor_section(model_path: Path) -> list[str]:
