@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import gzip
 import re
+import socket
 import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner, Result
 
 from rnnedge.cli import app
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def require_loopback_ray(part: str) -> None:
+    """Skip the calling Ray test module unless Ray (`part` of the `serve` extra) is installed
+    and the tests run in a loopback-only network namespace (`make test-ray`), where Ray cannot
+    reach another address."""
+    pytest.importorskip("ray", reason=f"needs the `serve` extra ({part})")
+    if [name for _, name in socket.if_nameindex()] != ["lo"]:
+        pytest.skip(
+            "Ray tests run only in a loopback-only network namespace: `make test-ray`",
+            allow_module_level=True,
+        )
 
 
 def invoke(*args: str | Path) -> Result:

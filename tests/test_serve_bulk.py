@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 from pathlib import Path
 
 import pytest
 
-from helpers import error_line, invoke, succeeded
+from helpers import error_line, invoke, require_loopback_ray, succeeded
 
 pytestmark = pytest.mark.ray
-pytest.importorskip("ray", reason="needs the `serve` extra (Ray Data)")
-if [name for _, name in socket.if_nameindex()] != ["lo"]:
-    pytest.skip(
-        "Ray tests run only in a loopback-only network namespace: `make test-ray`",
-        allow_module_level=True,
-    )
+require_loopback_ray("Ray Data")
 
 PHRASES = [
     "Das ist ein kleines Haus am See",

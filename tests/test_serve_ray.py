@@ -10,22 +10,16 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers import invoke, succeeded
+from helpers import invoke, require_loopback_ray, succeeded
 
 pytestmark = pytest.mark.ray
-pytest.importorskip("ray", reason="needs the `serve` extra (Ray Serve)")
-if [name for _, name in socket.if_nameindex()] != ["lo"]:
-    pytest.skip(
-        "Ray tests run only in a loopback-only network namespace: `make test-ray`",
-        allow_module_level=True,
-    )
+require_loopback_ray("Ray Serve")
 
 PORT = 8765
 
