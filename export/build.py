@@ -18,6 +18,7 @@ from pathlib import Path
 
 import tomllib
 from golden import write_golden
+from recipe_train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSE_REFERENCE = re.compile(r"^\S+?\d+:\d+ ")
@@ -41,16 +42,6 @@ def prepare(recipe: dict) -> Path:
         target.write_text(PREPARATIONS[data["preparation"]](raw))
     print(f"data: {target} ({len(target.read_text())} characters)", file=sys.stderr)
     return target
-
-
-def train(recipe: dict, text: Path) -> None:
-    from rnnedge.render import RichTrainReporter
-    from rnnedge.train.lm import LMTrainConfig, fit
-
-    options = dict(recipe["train"])
-    options["out"] = str(ROOT / options["out"])
-    config = LMTrainConfig(text=str(text), resume=True, **options)
-    fit(config, RichTrainReporter())
 
 
 def export(recipe: dict, text: Path) -> None:

@@ -358,18 +358,10 @@ def write_card(recipe: dict, model_path: Path, size: int, report: dict) -> None:
     model_path.with_suffix(".md").write_text("\n".join(lines))
 
 
-def train(recipe: dict, text: Path) -> None:
-    """Train (or resume: runs/<name>/last.pt) the recipe's language model."""
-    from rnnedge.render import RichTrainReporter
-    from rnnedge.train.lm import LMTrainConfig, fit
-
-    options = dict(recipe["train"])
-    options["out"] = str(ROOT / options["out"])
-    fit(LMTrainConfig(text=str(text), resume=True, **options), RichTrainReporter())
-
-
 def build(recipe: dict, stage: str, recipe_path: Path) -> None:
     """The recipe's stages: prepare always, then train and/or export."""
+    from recipe_train import train
+
     text, cut = prepare(recipe)
     if stage in ("train", "all"):
         train(recipe, text)

@@ -110,7 +110,7 @@ def export(recipe: dict, recipe_path: Path, text_path: Path, cut: int) -> None:
 
 
 def build(recipe: dict, stage: str, recipe_path: Path) -> None:
-    from poems import train
+    from recipe_train import train
 
     text, cut = prepare(recipe)
     if stage in ("train", "all"):

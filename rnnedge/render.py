@@ -249,6 +249,12 @@ def eval_lines(metrics: dict[str, Any], labels: list[str]) -> list[Any]:
             f"{metrics['bpc']:.4f} bits/char, perplexity {metrics['perplexity']:.4f}, loss "
             f"{metrics['loss']:.4f} nats over {metrics['chars']:,} characters "
             f"({metrics['chars'] / metrics['seconds']:,.0f} chars/s)"
+            + (
+                f"; adaptive output layer, rate {metrics['adapt']:g}, "
+                f"{metrics['streams']} stream{'s' if metrics['streams'] > 1 else ''}"
+                if metrics.get("adapt")
+                else ""
+            )
         ]
     lines: list[Any] = [
         f"accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f} over "

@@ -6,6 +6,7 @@ never seen before it is scored.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,19 +237,39 @@ def evaluation_items(
     return examples.texts, [np.int64(t) for t in examples.labels]
 
 
+@dataclass(frozen=True)
+class TextReading:
+    """How `rnnedge eval` reads a language model's text (see Generator.evaluate)."""
+
+    warmup: int = 0  # unscored characters read before each slice
+    adapt: float = 0.0  # SGD rate of the adaptive output layer; 0 = static
+    streams: int = 32  # slices read side by side
+
+    def check(self) -> None:
+        """One InputError line for an impossible setting."""
+        if self.warmup < 0:
+            raise InputError(f"--warmup must be 0 or more characters, got {self.warmup}")
+        if not (self.adapt >= 0.0 and math.isfinite(self.adapt)):
+            raise InputError(f"--adapt must be a learning rate, 0 (off) or more, got {self.adapt}")
+        if self.streams < 1:
+            raise InputError(f"--streams must be 1 or more, got {self.streams}")
+
+
 def evaluate_model(
     runtime: Any,
     *,
     text: Path | None = None,
     tail: float = 1.0,
-    warmup: int = 0,
+    reading: TextReading = TextReading(),
     **sources: Any,
 ) -> dict[str, Any]:
     """`rnnedge eval`: bits/char of a language model on `text` (its last `tail` fraction,
-    each slice read after `warmup` characters of what precedes it), or a classifier's
-    metrics on one labelled source (see `evaluation_items`)."""
+    read as `reading` says), or a classifier's metrics on one labelled source (see
+    `evaluation_items`)."""
     if runtime.task == "language-model":
-        return evaluate_text(runtime, text, tail, warmup)
+        return evaluate_text(runtime, text, tail, reading)
+    if reading != TextReading(warmup=reading.warmup):
+        raise InputError("--adapt and --streams are for language models; drop them")
     from rnnedge.runtime.classify import evaluate_classifier
 
     items, targets = evaluation_items(runtime.labels, runtime.preprocessing, **sources)
@@ -256,23 +277,28 @@ def evaluate_model(
 
 
 def evaluate_text(
-    generator: Any, text: Path | None, tail: float, warmup: int = 0
+    generator: Any, text: Path | None, tail: float, reading: TextReading = TextReading()
 ) -> dict[str, Any]:
     """Bits/char of the last `tail` fraction of the file `text`; the text before the tail is
-    the context the slices' `warmup` reads."""
+    the context the slices' warm-up reads."""
     from rnnedge.textio import read_text, tail_start
 
     if text is None:
         raise InputError("--text FILE is required: the text to score")
     if not 0.0 < tail <= 1.0:
         raise InputError(f"--tail must be in (0, 1], got {tail}")
-    if warmup < 0:
-        raise InputError(f"--warmup must be 0 or more characters, got {warmup}")
+    reading.check()
     whole = read_text(text)
     start = tail_start(len(whole), tail)
     # Without a warm-up the tail is read alone, exactly as training's evaluation reads it.
-    context = whole[:start] if warmup else ""
-    metrics = generator.evaluate(whole[start:], context=context, warmup=warmup)
+    context = whole[:start] if reading.warmup else ""
+    metrics = generator.evaluate(
+        whole[start:],
+        streams=reading.streams,
+        context=context,
+        warmup=reading.warmup,
+        adapt=reading.adapt,
+    )
     return {"text": str(text), "tail": tail, **metrics}
 
 

@@ -80,6 +80,21 @@ def eval_command(
             "from a zero state, as training's evaluation does."
         ),
     ] = 0,
+    adapt: Annotated[
+        float,
+        typer.Option(
+            help="LM: adaptive reading: the output layer learns from the text as it is "
+            "scored, by SGD at this rate (each character scored before it is learnt; "
+            "0.003 suits the shipped KJV model); 0 = the static model."
+        ),
+    ] = 0.0,
+    streams: Annotated[
+        int,
+        typer.Option(
+            help="LM: slices of the text read side by side; with --adapt each adapts on its "
+            "own, so 1 reads the whole text in order as a compressor does."
+        ),
+    ] = 32,
     folders: Annotated[Path | None, typer.Option(help="Classifier: one folder per label.")] = None,
     aclimdb: Annotated[Path | None, typer.Option(help="Classifier: aclImdb (its test/).")] = None,
     table: Annotated[Path | None, typer.Option(help="Classifier: CSV or JSONL file.")] = None,
@@ -98,7 +113,7 @@ def eval_command(
     classifiers."""
     from rnnedge.runtime import load
     from rnnedge.runtime.session import workload_threads
-    from rnnedge.sources import evaluate_model
+    from rnnedge.sources import TextReading, evaluate_model
 
     # Scoring is batched work: many texts, or 32 slices of one text read together.
     runtime = load(model, device=device, threads=workload_threads(threads, batched=True))
@@ -109,7 +124,7 @@ def eval_command(
         runtime,
         text=text,
         tail=tail,
-        warmup=warmup,
+        reading=TextReading(warmup=warmup, adapt=adapt, streams=streams),
         text_column=text_column,
         label_column=label_column,
         add=add,

@@ -55,6 +55,13 @@ def train_lm(
     threads: Annotated[int, typer.Option(help="torch threads; 0 = torch's default.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from last.pt.")] = False,
     allow_new_data: AllowNewDataOpt = False,
+    init_from: Annotated[
+        str,
+        typer.Option(
+            help="Fine-tune: start a new run from this checkpoint (its architecture, vocabulary "
+            "and weights; --dropout may differ)."
+        ),
+    ] = "",
 ) -> None:
     """Train a character language model; held-out bits/char, checkpoints best.pt and last.pt."""
     options = {**locals(), "text": str(text), "out": str(out)}  # the options, one to one

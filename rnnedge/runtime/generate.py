@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnedge.errors import InputError
-from rnnedge.runtime.graph import StatefulGraph
+from rnnedge.runtime.adapt import OutputAdapter, top_hidden
+from rnnedge.runtime.graph import State, StatefulGraph
 from rnnedge.runtime.prng import PortableRng
 from rnnedge.runtime.sampling import SamplingConfig, sample_token
 from rnnedge.runtime.session import LoadedSession
@@ -188,7 +189,13 @@ class Generator(StatefulGraph):
             generation.last_logits = live.push_token(token)  # [V]
 
     def evaluate(
-        self, text: str, streams: int = 32, chunk: int = 256, context: str = "", warmup: int = 0
+        self,
+        text: str,
+        streams: int = 32,
+        chunk: int = 256,
+        context: str = "",
+        warmup: int = 0,
+        adapt: float = 0.0,
     ) -> dict[str, float]:
         """Loss, perplexity and bits/char of `text`: `streams` slices read in chunks, state carried.
 
@@ -197,6 +204,8 @@ class Generator(StatefulGraph):
         preceded by up to N characters that come before it (`context`, the text before
         `text`, for the first slice), read unscored: every scored character is predicted
         with what precedes it, as a compressor given the earlier text predicts it.
+        With ``adapt`` > 0 the output layer learns from each slice as it is scored, at that
+        SGD rate (runtime/adapt.py); the slices are then read one character per call.
         """
         known = self.tokenizer.with_policy("skip")
         before, ids = known.encode(context), known.encode(text)
@@ -208,13 +217,14 @@ class Generator(StatefulGraph):
             )
         layout = SliceLayout.of(before.size, ids.size, streams, warmup)
         inputs, targets = layout.arrays(np.concatenate([before, ids]))  # [S, W+L], [S, L]
-        state, total = self.initial_state(layout.streams), 0.0
+        state = self.initial_state(layout.streams)
         for start in range(0, layout.warmup, chunk):  # read, not scored
             _, state = self.run(inputs[:, start : min(start + chunk, layout.warmup)], state)
-        for start in range(0, layout.length, chunk):
-            window = slice(layout.warmup + start, layout.warmup + start + chunk)
-            logits, state = self.run(inputs[:, window], state)  # [S, t, V]
-            total += cross_entropy_sum(logits, targets[:, start : start + chunk])
+        scored = inputs[:, layout.warmup :]  # [S, L]
+        if adapt:
+            total = self._score_adapting(scored, targets, state, adapt)
+        else:
+            total = self._score(scored, targets, state, chunk)
         nats = total / targets.size
         return {
             "loss": nats,
@@ -224,7 +234,28 @@ class Generator(StatefulGraph):
             "skipped_chars": int(len(text) - known.encode(text).size),
             "unscored_chars": int(ids.size - targets.size),
             "warmup_chars": layout.warmup,
+            **({"adapt": adapt, "streams": layout.streams} if adapt else {}),
         }
+
+    def _score(self, inputs: np.ndarray, targets: np.ndarray, state: State, chunk: int) -> float:
+        """Nats of `targets` [S, L], reading `inputs` [S, L] `chunk` steps per call."""
+        total = 0.0
+        for start in range(0, inputs.shape[1], chunk):
+            logits, state = self.run(inputs[:, start : start + chunk], state)  # [S, t, V]
+            total += cross_entropy_sum(logits, targets[:, start : start + chunk])
+        return total
+
+    def _score_adapting(
+        self, inputs: np.ndarray, targets: np.ndarray, state: State, rate: float
+    ) -> float:
+        """Nats of `targets` [S, L], one step per call, the output layer adapting (adapt.py)."""
+        hidden = top_hidden(state).shape[-1]
+        adapter = OutputAdapter.zeros(rate, inputs.shape[0], self.classes, hidden)
+        total = 0.0
+        for step in range(inputs.shape[1]):
+            logits, state = self.run(inputs[:, step : step + 1], state)  # [S, 1, V]
+            total += adapter.score(logits[:, 0], top_hidden(state), targets[:, step])
+        return total
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ Held-out evaluation reads the validation tail as contiguous streams with the sta
 carried, as the runtime's ``eval`` does, so the two report the same bits per character.
 A resume rebuilds the model and vocabulary from the checkpoint and must read the same text
 (sha256), or, with ``allow_new_data``, a text that vocabulary covers (train/resume.py).
+A new run with ``init_from`` starts from another run's checkpoint (fine-tuning): its
+architecture, vocabulary and weights; the optimizer, schedule and batching are this run's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from rnnedge.errors import InputError
 from rnnedge.nets.language_model import CELLS, LanguageModel, LMConfig, State
 from rnnedge.textio import read_text
 from rnnedge.tokenizer import CharTokenizer
+from rnnedge.train.checkpoint import load_checkpoint
 from rnnedge.train.data import Split, make_batcher, require_length, split_tail
 from rnnedge.train.loop import (
     KILL_AT_STEP_ENV,
@@ -33,6 +36,7 @@ from rnnedge.train.resume import (
     adopt_run_config,
     char_text,
     check_steps,
+    given_fields,
     on_new_data,
     previous_run,
 )
@@ -56,6 +60,8 @@ class LMTrainConfig(LoopConfig):
     batch_size: int = 64
     seq_len: int = 100
     valid_fraction: float = 0.1
+    # A new run starts from this checkpoint's weights (architecture and vocabulary too).
+    init_from: str = ""
 
     def check(self) -> None:
         super().check()
@@ -202,29 +208,83 @@ class LanguageModelTask(TrainingTask):
 
 
 def run_tokenizer(
-    config: LMTrainConfig, resumed: dict[str, Any] | None, text: str, sha256: str
+    config: LMTrainConfig,
+    resumed: dict[str, Any] | None,
+    start: dict[str, Any] | None,
+    text: str,
+    sha256: str,
 ) -> tuple[CharTokenizer, bool]:
     """(vocabulary, new data?): a new run's from `text`; a resumed run's own, which must
-    cover `text` when that is new data (else its characters would silently be dropped)."""
-    if not resumed:
-        return CharTokenizer.from_text(text), False
-    tokenizer = CharTokenizer.from_dict(resumed["tokenizer"])
-    new = on_new_data(config, resumed, sha256, f"--text {config.text}")
-    missing = sorted(set(text) - set(tokenizer.vocab)) if new else []
+    cover `text` when that is new data (else its characters would silently be dropped);
+    a fine-tuning run's from its `start` checkpoint, which must cover `text` too."""
+    if resumed:
+        tokenizer = CharTokenizer.from_dict(resumed["tokenizer"])
+        new = on_new_data(config, resumed, sha256, f"--text {config.text}")
+        if new:
+            require_covered(
+                tokenizer,
+                text,
+                config.text,
+                "--allow-new-data needs text the "
+                "vocabulary covers: start a new --out for this text",
+            )
+        return tokenizer, new
+    if start:
+        tokenizer = CharTokenizer.from_dict(start["tokenizer"])
+        require_covered(
+            tokenizer,
+            text,
+            config.text,
+            "--init-from needs text the starting "
+            "model's vocabulary covers: train a new model instead",
+        )
+        return tokenizer, False
+    return CharTokenizer.from_text(text), False
+
+
+def require_covered(tokenizer: CharTokenizer, text: str, path: str, fix: str) -> None:
+    """InputError naming the first character of `text` the vocabulary lacks."""
+    missing = sorted(set(text) - set(tokenizer.vocab))
     if missing:
         raise InputError(
-            f"--text {config.text} has {len(missing)} character(s) the run's vocabulary lacks, "
-            f"e.g. {char_text(missing[0])}; --allow-new-data needs text the vocabulary covers: "
-            "start a new --out for this text"
+            f"--text {path} has {len(missing)} character(s) the run's vocabulary lacks, "
+            f"e.g. {char_text(missing[0])}; {fix}"
         )
-    return tokenizer, new
 
 
-def read_training_text(config: LMTrainConfig, resumed: dict[str, Any] | None) -> TextData:
+def starting_checkpoint(config: LMTrainConfig, resumed: dict[str, Any] | None) -> dict | None:
+    """The checkpoint a new run with --init-from starts from (None on resume or without it)."""
+    if resumed or not config.init_from:
+        return None
+    start = load_checkpoint(config.init_from)
+    if start.get("task") != "language-model":
+        raise InputError(
+            f"--init-from {config.init_from} is not a language-model checkpoint; "
+            "give a best.pt or last.pt written by `rnnedge train lm`"
+        )
+    return start
+
+
+def chosen_model_config(
+    config: LMTrainConfig, resumed: dict | None, start: dict | None, vocab_size: int
+) -> LMConfig:
+    """The resumed run's architecture, the starting checkpoint's (dropout may be given,
+    as it changes training only), or a new one from the options."""
+    if resumed:
+        return LMConfig(**resumed["model_config"])
+    if start:
+        dropout = {"dropout": config.dropout} if "dropout" in given_fields(config) else {}
+        return LMConfig(**{**start["model_config"], **dropout})
+    return config.model_config(vocab_size)
+
+
+def read_training_text(
+    config: LMTrainConfig, resumed: dict[str, Any] | None, start: dict[str, Any] | None
+) -> TextData:
     """Read, check against the resumed run, encode and split the training text."""
     text = read_text(config.text, "training text")
     sha256 = file_sha256(config.text)
-    tokenizer, new = run_tokenizer(config, resumed, text, sha256)
+    tokenizer, new = run_tokenizer(config, resumed, start, text, sha256)
     ids = tokenizer.with_policy("skip").encode(text)
     split = split_tail(ids, config.valid_fraction)
     require_length(split.valid, 2, "validation text", "give more text or a larger --valid-fraction")
@@ -249,11 +309,12 @@ def fit(config: LMTrainConfig, reporter: TrainReporter | None = None) -> dict[st
     config = adopt_run_config(config, resumed)
     check_steps(config, resumed)
     device = prepare_runtime(config)
-    data = read_training_text(config, resumed)
-    model_config = (
-        LMConfig(**resumed["model_config"]) if resumed else config.model_config(len(data.tokenizer))
-    )
+    start = starting_checkpoint(config, resumed)
+    data = read_training_text(config, resumed, start)
+    model_config = chosen_model_config(config, resumed, start, len(data.tokenizer))
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     task = LanguageModelTask(config, model_config, data, generator)
+    if start:
+        task.model.load_state_dict(start["model"])
     return run(config, task, device, resumed, generator, reporter, new_data=data.new)
