@@ -397,14 +397,11 @@ class RichTrainReporter:
     """
 
     def __init__(self, items: str = "chars") -> None:
-        loss_text = "loss {task.fields[loss]:.3f}" + (
-            "  bpc {task.fields[bpc]:.3f}" if items == "chars" else ""
-        )
         self.progress = Progress(
             TextColumn("[bold]train[/]"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
-            TextColumn(loss_text),
+            TextColumn("{task.fields[figures]}"),
             TextColumn("{task.fields[speed]:,.0f} " + items + "/s"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
@@ -427,24 +424,25 @@ class RichTrainReporter:
         )
         self.progress.start()
         self.task = self.progress.add_task(
-            "train", total=total_steps, completed=start_step, loss=math.nan, bpc=math.nan, speed=0.0
+            "train", total=total_steps, completed=start_step, figures="loss –", speed=0.0
         )
 
     def step(self, step: int, loss: float, items_per_s: float) -> None:
         # Exponential moving average: the per-batch loss is too noisy to read.
         self.smoothed = loss if math.isnan(self.smoothed) else 0.98 * self.smoothed + 0.02 * loss
-        self.progress.update(
-            self.task,
-            completed=step,
-            loss=self.smoothed,
-            bpc=self.smoothed / math.log(2),
-            speed=items_per_s,
-        )
+        self.progress.update(self.task, completed=step, figures=self.figures(), speed=items_per_s)
         if self.plain_every_s and time.monotonic() - self.last_plain > self.plain_every_s:
             self.last_plain = time.monotonic()
             stderr.print(
                 f"step {step}: train loss {self.smoothed:.4f}, {items_per_s:,.0f} {self.items}/s"
             )
+
+    def figures(self) -> str:
+        """The smoothed training loss (and bits/char for a language model) as shown."""
+        shown = f"loss {self.smoothed:.3f}"
+        if self.items == "chars":
+            shown += f"  bpc {self.smoothed / math.log(2):.3f}"
+        return shown
 
     def evaluated(self, step: int, metrics: dict[str, float], best: bool) -> None:
         mark = " [green](best)[/]" if best else ""
