@@ -153,6 +153,28 @@ def compressor_section(model_path: Path) -> list[str]:
         "",
         *markdown(comparison),
         "",
+        *adaptive_reading_note(comparison),
+    ]
+
+
+def adaptive_reading_note(comparison: dict) -> list[str]:
+    """How the adaptive row was read and its rate chosen (nothing when it was not measured)."""
+    adaptive = comparison.get("model_adaptive")
+    if not adaptive:
+        return []
+    tuning = adaptive["rate_tuning"]
+    tried = ", ".join(f"{r} → {b:.4f}" for r, b in tuning["bits_per_char_by_rate"].items())
+    return [
+        "**Adaptive reading** (`rnnedge eval --adapt`): compressors adapt to the text they "
+        "read; so may the model. Read in order as one stream, after each character is scored "
+        "an additive correction of the output layer (reading every layer's hidden state) takes "
+        "one SGD step on it (dynamic evaluation of the output layer: the ONNX file is "
+        "unchanged, and every character is predicted before it is learnt). The plain "
+        '"this model" row reads the file statically, as it ships; the adaptive row reads the '
+        f"same file that way. The rate {tuning['rate']} was chosen on "
+        f"the last {tuning['chars']:,} characters of the training text, never on the held-out "
+        f"tail (bits/char there by rate: {tried}).",
+        "",
     ]
 
 

@@ -13,6 +13,10 @@ so its header and what it learnt from the training text cost nothing, as the mod
 training costs it nothing. The model's figure is the runtime's own `rnnedge eval MODEL --text
 TEXT --tail 0.1 --warmup 1000`: like a compressor, it predicts each held-out character after
 the text before it (each of its 32 slices is read after the 1,000 characters before it).
+The model is also read adaptively (`--adapt RATE --streams 1`: its output layer learns from
+the held-out text as it scores it, in order, as a compressor adapts); RATE is chosen among
+ADAPT_RATES on the last ADAPT_TUNING_CHARS characters of the training text, never on the
+held-out tail.
 Needs gzip, xz, bzip2 (Debian base), 7z (p7zip-full) and zpaq (zpaq).
 Writes MODEL.compare.json (the model's sha256 inside, so a card never shows figures of
 another file) and, with --card RECIPE, rewrites the model card with the table.
@@ -39,6 +43,8 @@ from rnnedge.textio import read_text, tail_start
 ROOT = Path(__file__).resolve().parent.parent
 HELDOUT_FRACTION = 0.1
 WARMUP_CHARS = 1000  # read before each scored slice (measured: 1.6438 -> 1.6429 for v1.0.0)
+ADAPT_RATES = (0.001, 0.002, 0.003, 0.005, 0.01)  # candidate SGD rates for --adapt
+ADAPT_TUNING_CHARS = 60_000  # the end of the training text the rate is chosen on
 
 
 def piped(command: list[str]) -> Callable[[bytes], int]:
@@ -106,11 +112,12 @@ def conditional_bits_per_char(name: str, train: str, heldout: str) -> dict[str, 
     }
 
 
-def model_bits_per_char(model: Path, text: Path) -> dict[str, Any]:
+def model_bits_per_char(model: Path, text: Path, adapt: float = 0.0) -> dict[str, Any]:
     """The runtime's held-out bits/char: `rnnedge eval MODEL --text TEXT --tail 0.1 --warmup
-    1000 --json`."""
+    1000 --json` (plus `--adapt RATE --streams 1` when `adapt`)."""
     command = ["eval", shown(model), "--text", shown(text), "--tail", str(HELDOUT_FRACTION)]
     command += ["--warmup", str(WARMUP_CHARS)]
+    command += ["--adapt", str(adapt), "--streams", "1"] if adapt else []
     began = time.perf_counter()
     run = [sys.executable, "-m", "rnnedge", *command, "--json"]
     report = json.loads(
@@ -126,6 +133,23 @@ def model_bits_per_char(model: Path, text: Path) -> dict[str, Any]:
         "unscored_chars": report["unscored_chars"],
         "seconds": time.perf_counter() - began,
     }
+
+
+def tuned_adapt_rate(model: Path, train: str) -> dict[str, Any]:
+    """Bits/char of the training text's last ADAPT_TUNING_CHARS characters, read in order
+    with each candidate rate; the best rate. The held-out tail plays no part in the choice."""
+    from rnnedge.runtime import load
+
+    generator = load(model, threads=1)
+    context, tuning = train[:-ADAPT_TUNING_CHARS], train[-ADAPT_TUNING_CHARS:]
+    scores = {
+        str(rate): generator.evaluate(
+            tuning, streams=1, context=context, warmup=WARMUP_CHARS, adapt=rate
+        )["bpc"]
+        for rate in ADAPT_RATES
+    }
+    best = min(scores, key=scores.__getitem__)
+    return {"chars": ADAPT_TUNING_CHARS, "bits_per_char_by_rate": scores, "rate": float(best)}
 
 
 def shown(path: Path) -> str:
@@ -158,6 +182,9 @@ def compare(text_path: Path, model: Path | None, names: list[str]) -> dict[str, 
     if model is not None:
         results["model"] = {"file": model.name, "sha256": sha256(model)}
         results["model"].update(model_bits_per_char(model, text_path))
+        tuning = tuned_adapt_rate(model, train)
+        adaptive = model_bits_per_char(model, text_path, adapt=tuning["rate"])
+        results["model_adaptive"] = {**adaptive, "rate_tuning": tuning}
     return results
 
 
@@ -168,6 +195,10 @@ def markdown(results: dict[str, Any]) -> list[str]:
     if "model" in results:
         model = results["model"]
         rows.append((f"this model (`{model['command']}`)", model["bits_per_char"], model["chars"]))
+    if "model_adaptive" in results:
+        model = results["model_adaptive"]
+        shown_as = f"this model, adaptive reading (`{model['command']}`)"
+        rows.append((shown_as, model["bits_per_char"], model["chars"]))
     lines = ["| system | held-out bits/char | characters scored |", "|---|---|---|"]
     lines += [
         f"| {n} | {bpc:.3f} | {chars:,} |" for n, bpc, chars in sorted(rows, key=lambda r: r[1])

@@ -22,13 +22,13 @@ RATE = 0.5  # large, so a wrong update would move the total far
 def reference_nats(generator, window_ids: np.ndarray, rate: float) -> float:
     """Nats of window_ids[1:] read one slice alone, each prediction from the whole prefix in
     one call, the output correction trained by torch autograd after every score."""
-    hidden = generator.initial_state(1)["state_in.h"].shape[-1]
+    hidden = generator.initial_state(1)["state_in.h"][0].size  # layers × hidden
     delta_w = torch.zeros(generator.classes, hidden, dtype=torch.float64, requires_grad=True)
     delta_b = torch.zeros(generator.classes, dtype=torch.float64, requires_grad=True)
     total = 0.0
     for t in range(1, len(window_ids)):
         logits, state = generator.run(window_ids[None, :t], generator.initial_state(1))
-        features = torch.from_numpy(state["state_in.h"][0, -1].astype(np.float64))  # [H]
+        features = torch.from_numpy(state["state_in.h"][0].ravel().astype(np.float64))  # [L·H]
         corrected = torch.from_numpy(logits[0, -1].astype(np.float64)) + delta_w @ features
         loss = F.cross_entropy((corrected + delta_b)[None], torch.tensor([window_ids[t]]))
         total += loss.item()

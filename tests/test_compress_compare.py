@@ -89,3 +89,25 @@ def test_an_unknown_compressor_is_one_line_and_a_nonzero_exit(tmp_path, text_fil
         "error: unknown compressor 'lzma'; choose from gzip, xz, bz2, PPMd, zpaq"
     ]
     assert not (tmp_path / "out.json").exists()
+
+
+def test_the_adapt_rate_is_chosen_on_training_text_alone(script, tiny_model, tmp_path, monkeypatch):
+    """Two texts that share their training part but not their held-out tail: the rate
+    tuning is the same for both (the held-out plays no part), and is its own argmin."""
+    from conftest import make_text
+
+    monkeypatch.setattr(script, "ADAPT_TUNING_CHARS", 3000)
+    train = make_text(18_000, seed=1)[:18_000]
+    reports = []
+    for seed in (2, 3):
+        path = tmp_path / f"text{seed}.txt"
+        path.write_text(train + make_text(2_000, seed=seed)[:2_000])
+        reports.append(script.compare(path, tiny_model, ["bz2"])["model_adaptive"])
+    first, second = reports
+    assert first["rate_tuning"] == second["rate_tuning"]
+    assert first["bits_per_char"] != second["bits_per_char"]
+    scores = first["rate_tuning"]["bits_per_char_by_rate"]
+    assert first["rate_tuning"]["rate"] == float(min(scores, key=scores.get))
+    assert f"--adapt {first['rate_tuning']['rate']} --streams 1" in first["command"]
+    rows = script.markdown({"compressors": {}, "heldout_chars": 2000, "model_adaptive": first})
+    assert "this model, adaptive reading" in rows[2]

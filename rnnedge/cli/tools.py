@@ -85,7 +85,7 @@ def eval_command(
         typer.Option(
             help="LM: adaptive reading: the output layer learns from the text as it is "
             "scored, by SGD at this rate (each character scored before it is learnt; "
-            "0.003 suits the shipped KJV model); 0 = the static model."
+            "0.002 suits the shipped KJV model); 0 = the static model."
         ),
     ] = 0.0,
     streams: Annotated[

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnedge.errors import InputError
-from rnnedge.runtime.adapt import OutputAdapter, top_hidden
+from rnnedge.runtime.adapt import OutputAdapter, hidden_features
 from rnnedge.runtime.graph import State, StatefulGraph
 from rnnedge.runtime.prng import PortableRng
 from rnnedge.runtime.sampling import SamplingConfig, sample_token
@@ -249,12 +249,12 @@ class Generator(StatefulGraph):
         self, inputs: np.ndarray, targets: np.ndarray, state: State, rate: float
     ) -> float:
         """Nats of `targets` [S, L], one step per call, the output layer adapting (adapt.py)."""
-        hidden = top_hidden(state).shape[-1]
+        hidden = hidden_features(state).shape[-1]
         adapter = OutputAdapter.zeros(rate, inputs.shape[0], self.classes, hidden)
         total = 0.0
         for step in range(inputs.shape[1]):
             logits, state = self.run(inputs[:, step : step + 1], state)  # [S, 1, V]
-            total += adapter.score(logits[:, 0], top_hidden(state), targets[:, step])
+            total += adapter.score(logits[:, 0], hidden_features(state), targets[:, step])
         return total
 
 
