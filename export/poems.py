@@ -296,11 +296,35 @@ def card_head(recipe: dict, model_path: Path, size: int, manifest: Any, split: d
         "",
         "## Training",
         "",
-        f"Recipe `export/{recipe['name']}.toml`; exported from the best held-out checkpoint, "
-        f"step {training['step']:,} of {training['config']['steps']:,}, "
-        f"{training['train_seconds'] / 60:.0f} min of training on one shared CPU core.",
+        training_text(recipe, training),
         "",
     ]
+
+
+def training_text(recipe: dict, training: dict) -> str:
+    """The card's training paragraph: the stages of the recipe, the exported checkpoint."""
+    which = "last" if recipe["export"]["checkpoint"] == "last.pt" else "best held-out"
+    minutes = training["train_seconds"] / 60
+    config = training["config"]
+    exported = (
+        f"exported from the {which} checkpoint, step {training['step']:,} of "
+        f"{config['steps']:,}"
+    )
+    if "base" not in recipe:
+        return (
+            f"Recipe `export/{recipe['name']}.toml`; {exported}, {minutes:.0f} min of "
+            "training on one shared CPU core."
+        )
+    base_run = ROOT / recipe["base"]["train"]["out"]
+    base = json.loads((base_run / "metrics.jsonl").read_text().splitlines()[-1])
+    return (
+        f"Recipe `export/{recipe['name']}.toml`, two stages. Stage 1 (`[base.train]`): "
+        f"{base['step']:,} steps, {recipe['base']['train']['batching']} batching, "
+        f"{base['seconds'] / 60:.0f} min. Stage 2 (`[train]`) starts from stage 1's best "
+        f"checkpoint (`init_from`) and reads {config['batching']} windows of "
+        f"{config['seq_len']} characters, each from a zero state, as generation starts from "
+        f"one: {config['steps']:,} steps, {minutes:.0f} min; {exported}. One shared CPU core."
+    )
 
 
 def write_card(recipe: dict, model_path: Path, size: int, report: dict) -> None:
