@@ -106,9 +106,10 @@ def charrnn() -> dict[str, Any]:
     from rnnedge.runtime.sampling import SamplingConfig
 
     text = chinese_poems_text()
-    common = ["--text", str(text), "--embed-dim", "0", "--hidden", "256", "--layers", "1"]
+    shown = text.relative_to(ROOT)  # the CLI runs in the repository root
+    common = ["--text", str(shown), "--embed-dim", "0", "--hidden", "256", "--layers", "1"]
     common += ["--seq-len", "35", "--batch-size", "32", "--clip", "1.0", "--lr", "0.005"]
-    common += ["--steps", "120", "--eval-every", "15", "--seed", "0"]
+    common += ["--steps", "1500", "--eval-every", "100", "--seed", "0"]
     out: dict[str, Any] = {"command": "rnnedge train lm " + " ".join(common), "runs": {}}
     for name, extra in CHAR_RUNS.items():
         run = WORK / ("char-" + name.replace(", ", "-").replace(" ", "-"))
