@@ -196,6 +196,10 @@ def train_sequence(
     threads: ThreadsTrainOpt = 0,
     resume: ResumeOpt = False,
     allow_new_data: AllowNewDataOpt = False,
+    flip: Annotated[
+        bool,
+        typer.Option(help="Augment: mirror half the training images left-right, each batch."),
+    ] = False,
 ) -> None:
     """Vector sequences from IDX images, each read row by row (the row-by-row MNIST tutorial)."""
     options = {

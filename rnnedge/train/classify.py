@@ -45,6 +45,9 @@ class ClassifierTrainConfig(LoopConfig):
     pooling: str = "last"
     batch_size: int = 32
     lr: float = 1e-3
+    # Augmentation for feature sequences: reverse each training example's feature axis with
+    # probability 0.5 (for images read row by row: a left-right mirror image).
+    flip: bool = False
 
     def check(self) -> None:
         super().check()
@@ -87,10 +90,13 @@ class ShuffledBatches:
 
     carries_state = False
 
-    def __init__(self, examples: Examples, batch: int, generator: torch.Generator) -> None:
+    def __init__(
+        self, examples: Examples, batch: int, generator: torch.Generator, flip: bool = False
+    ) -> None:
         self.examples, self.batch, self.generator = examples, min(batch, len(examples)), generator
         self.order = torch.randperm(len(examples), generator=generator)
         self.position = 0
+        self.flip = flip
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if self.position + self.batch > len(self.order):
@@ -100,7 +106,14 @@ class ShuffledBatches:
         self.position += self.batch
         inputs, lengths = pad([self.examples.inputs[r] for r in rows])
         targets = pad([np.atleast_1d(self.examples.targets[r]) for r in rows])[0]
+        if self.flip:
+            inputs = self.mirrored(inputs)
         return inputs, lengths, targets
+
+    def mirrored(self, inputs: torch.Tensor) -> torch.Tensor:
+        """inputs [B, T, D] with the feature axis of a random half of the rows reversed."""
+        chosen = torch.rand(inputs.shape[0], generator=self.generator) < 0.5  # [B]
+        return torch.where(chosen[:, None, None], inputs.flip(-1), inputs)
 
     def state_dict(self) -> dict:
         return {"order": self.order, "position": self.position}
@@ -128,7 +141,9 @@ class ClassifierTask(TrainingTask):
     ) -> None:
         self.model_config, self.valid, self._describe = model_config, valid, describe
         self.model = SequenceClassifier(model_config)
-        self.batcher = ShuffledBatches(train, config.batch_size, generator)
+        if config.flip and train.inputs[0].ndim != 2:
+            raise InputError("--flip mirrors feature sequences (train sequence); drop it here")
+        self.batcher = ShuffledBatches(train, config.batch_size, generator, config.flip)
         self.per_step = model_config.pooling == "per-step"
 
     def loss(
