@@ -307,8 +307,7 @@ def training_text(recipe: dict, training: dict) -> str:
     minutes = training["train_seconds"] / 60
     config = training["config"]
     exported = (
-        f"exported from the {which} checkpoint, step {training['step']:,} of "
-        f"{config['steps']:,}"
+        f"exported from the {which} checkpoint, step {training['step']:,} of {config['steps']:,}"
     )
     if "base" not in recipe:
         return (

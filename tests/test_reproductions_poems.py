@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from rnnedge.runtime import load
 from rnnedge.runtime.catalog import resolve_model
 from rnnedge.runtime.sampling import SamplingConfig
