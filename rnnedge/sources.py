@@ -6,7 +6,6 @@ never seen before it is scored.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from rnnedge.datasets import (
     load_table,
 )
 from rnnedge.errors import InputError
+from rnnedge.runtime.adapt import check_rate
 from rnnedge.tokenizer import PAD_CHAR, CharTokenizer, WordTokenizer
 
 UNK_CHAR = "\ufffd"
@@ -249,8 +249,8 @@ class TextReading:
         """One InputError line for an impossible setting."""
         if self.warmup < 0:
             raise InputError(f"--warmup must be 0 or more characters, got {self.warmup}")
-        if not (self.adapt >= 0.0 and math.isfinite(self.adapt)):
-            raise InputError(f"--adapt must be a learning rate, 0 (off) or more, got {self.adapt}")
+        if self.adapt != 0.0:
+            check_rate(self.adapt)
         if self.streams < 1:
             raise InputError(f"--streams must be 1 or more, got {self.streams}")
 

@@ -17,6 +17,7 @@ the figure stays an honest prediction of unseen text, as a compressor's is.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +38,7 @@ class OutputAdapter:
     @classmethod
     def zeros(cls, rate: float, streams: int, classes: int, hidden: int) -> OutputAdapter:
         """No correction yet: the first scores are the static model's."""
-        if not rate > 0.0:
-            raise InputError(f"--adapt must be a learning rate above 0, got {rate}")
+        check_rate(rate)
         return cls(
             rate,
             np.zeros((streams, classes, hidden), dtype=np.float32),
@@ -59,6 +59,12 @@ class OutputAdapter:
         self.delta_w -= self.rate * grad[:, :, None] * hidden[:, None, :]
         self.delta_b -= self.rate * grad
         return nats
+
+
+def check_rate(rate: float) -> None:
+    """One InputError line unless `rate` is a finite SGD rate above 0."""
+    if not (rate > 0.0 and math.isfinite(rate)):
+        raise InputError(f"--adapt must be a learning rate above 0 (0 = off), got {rate}")
 
 
 def hidden_features(state: dict[str, np.ndarray]) -> np.ndarray:

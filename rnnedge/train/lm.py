@@ -221,23 +221,13 @@ def run_tokenizer(
         tokenizer = CharTokenizer.from_dict(resumed["tokenizer"])
         new = on_new_data(config, resumed, sha256, f"--text {config.text}")
         if new:
-            require_covered(
-                tokenizer,
-                text,
-                config.text,
-                "--allow-new-data needs text the "
-                "vocabulary covers: start a new --out for this text",
-            )
+            fix = "--allow-new-data needs text the vocabulary covers: start a new --out for it"
+            require_covered(tokenizer, text, config.text, fix)
         return tokenizer, new
     if start:
         tokenizer = CharTokenizer.from_dict(start["tokenizer"])
-        require_covered(
-            tokenizer,
-            text,
-            config.text,
-            "--init-from needs text the starting "
-            "model's vocabulary covers: train a new model instead",
-        )
+        fix = "--init-from needs text the starting model's vocabulary covers: train a new model"
+        require_covered(tokenizer, text, config.text, fix)
         return tokenizer, False
     return CharTokenizer.from_text(text), False
 
