@@ -1,9 +1,10 @@
-"""Language-identification data from Debian packages: fortunes and gettext catalogues to
-train on, the Debian reference manual as an out-of-domain test (export/langid_sources.py).
+"""Language-identification data from Debian packages: fortunes, gettext catalogues and
+translated manual pages to train on, the Debian reference manual as an out-of-domain test
+(export/langid_sources.py).
 
-Each item (a fortune, a message) belongs to exactly one of train / valid / test, so no test
-snippet shares text with training. Every row names its source. Training examples are random
-crops of 12–100 characters (half from the item's start) plus each training item's own first
+Each item (a fortune, a message, a paragraph) belongs to exactly one of train / valid / test,
+so no test snippet shares text with training. Every row names its source. Training examples are
+random crops of 12–100 characters (half from the item's start) plus each training item's own first
 20 and 60 characters; small collections get more crops per item so every language of every
 source contributes about CROPS_PER_LANGUAGE examples. Validation and test snippets are each
 held-out item's first 20 and first 60 characters (items at least that long), the task the
@@ -128,9 +129,9 @@ def prepare_langid(folder: Path, seed: int = 0, sources: tuple[str, ...] = ("for
     """train.jsonl, valid.jsonl, test20.jsonl, test60.jsonl in `folder` from the training
     sources; with "gettext" among them, also ood20.jsonl / ood60.jsonl from the Debian reference
     manual, never trained on. Returns the item counts per source and language."""
-    from langid_sources import REFERENCE_LANGUAGES, gettext_messages
+    from langid_sources import REFERENCE_LANGUAGES, gettext_messages, manpage_paragraphs
 
-    readers = {"fortunes": fortunes_of, "gettext": gettext_messages}
+    readers = {"fortunes": fortunes_of, "gettext": gettext_messages, "manpages": manpage_paragraphs}
     rng = random.Random(seed)
     train, valid, tests = [], [], {n: [] for n in SNIPPETS}
     counts: dict[str, dict[str, int]] = {}

@@ -122,13 +122,19 @@ def compare(models: dict[str, Path], folder: Path) -> dict[str, Any]:
     return results
 
 
+def in_domain(sets: dict[str, Any]) -> list[str]:
+    """The sources of a snippet length's in-domain test set."""
+    return list(sets.get("in-domain", {}).get("by_source", {}))
+
+
 def about_test_sets(results: dict[str, Any]) -> list[str]:
     """What the test sets are, for the card (only when there is an out-of-domain set)."""
     if not any("out-of-domain" in sets for sets in results["snippets"].values()):
         return []
+    trained_on = sorted({s for sets in results["snippets"].values() for s in in_domain(sets)})
     return [
-        "In domain: the first 20 / 60 characters of held-out fortunes and gettext messages "
-        "(split by item, never trained on, from the two sources the model was trained on). "
+        "In domain: the first 20 / 60 characters of held-out items (split by item, never "
+        f"trained on) of the sources the model was trained on ({', '.join(trained_on)}). "
         "Out of domain: the first 20 / 60 characters of paragraphs of the Debian reference "
         "manual (`debian-reference-{de,en,es,it,pt,pt-br,zh-cn}`: technical prose, a source the "
         "model never saw in any form; it has no bg, cs, eo, ga, pl or ru translation, so those "

@@ -1,11 +1,16 @@
 """Multilingual text that Debian packages carry, beyond the fortunes, for language ID.
 
-Two sources, each a list of distinct texts per language code:
+Three sources, each a list of distinct texts per language code:
 
 - gettext message catalogues (``/usr/share/locale/<locale>/LC_MESSAGES/*.mo`` of the installed
   packages): every translated message, with format directives, accelerators and markup
   removed; English is the catalogues' own source strings (the msgids). Untranslated messages
   (msgstr equal to msgid) are dropped, since they are English under another label.
+- translated manual pages (the ``manpages-<lang>`` packages; English: ``manpages`` and
+  ``manpages-dev``): the prose paragraphs of each roff page, with font escapes and macros
+  removed, option tags and example (no-fill) blocks dropped, and, in a translation, no
+  paragraph that reads as English (left untranslated). Technical prose that quotes commands
+  and options, as other documentation does.
 - the Debian reference manual's translations (``debian-reference-<lang>`` packages, their
   plain-text rendering ``/usr/share/debian-reference/debian-reference.<lang>.txt.gz``): prose
   paragraphs only (no tables, shell sessions, tables of contents), and, in a translation, no
@@ -18,6 +23,7 @@ from __future__ import annotations
 import gettext
 import gzip
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +52,18 @@ REFERENCE_LANGUAGES = {
     "it": ["it"],
     "pt": ["pt", "pt-br"],
     "zh": ["zh-cn"],
+}
+# language code: Debian packages of manual pages (none carries bg, eo or ga)
+MANPAGE_PACKAGES = {
+    "cs": ["manpages-cs"],
+    "de": ["manpages-de"],
+    "en": ["manpages", "manpages-dev"],
+    "es": ["manpages-es"],
+    "it": ["manpages-it"],
+    "pl": ["manpages-pl"],
+    "pt": ["manpages-pt-br"],
+    "ru": ["manpages-ru"],
+    "zh": ["manpages-zh"],
 }
 MIN_CHARS, MIN_LETTER_SHARE = 20, 0.6
 WHITESPACE = re.compile(r"\s+")
@@ -139,4 +157,91 @@ def reference_paragraphs(language: str) -> list[str]:
         for paragraph in manual_paragraphs(variant):
             if language == "en" or not (paragraph in english or looks_english(paragraph)):
                 seen.setdefault(paragraph)
+    return list(seen)
+
+
+# roff: paragraph macros end a paragraph; font macros carry text; no-fill blocks are examples
+ROFF_BREAKS = {"PP", "P", "LP", "HP", "IP", "TP", "SH", "SS", "TH", "sp", "br", "RS", "RE"}
+PAGE_REFERENCES = re.compile(r"([\w.:@-]+ ?\(\d\w*\)[,.]? ?)+")  # "ls(1), stat(2)": see also
+ROFF_TEXT = {"B", "I", "BR", "RB", "BI", "IB", "IR", "RI", "SM", "SB"}
+ROFF_NOFILL = {"nf": "fi", "EX": "EE", "TS": "TE", "EQ": "EN", "de": ".."}
+ROFF_ESCAPES = re.compile(
+    r"\\(f(\(..|\[[^]]*\]|.)|s[-+]?\d+|\*(\(..|\[[^]]*\]|.)|\(..|\[[^]]*\]|[&|^%:,/]|\".*$)"
+)
+ROFF_CHARACTERS = {
+    "\\-": "-",
+    "\\ ": " ",
+    "\\~": " ",
+    "\\0": " ",
+    "\\(aq": "'",
+    "\\(lq": '"',
+    "\\(rq": '"',
+    "\\(em": "—",
+    "\\(en": "–",
+    "\\(bu": "•",
+    "\\e": "\\",
+}
+
+
+def roff_text(line: str) -> str:
+    """One roff line as plain text: common characters named, other escapes (fonts, sizes,
+    strings, comments) removed. The backslash escape goes last so it starts no new escape."""
+    for escape, character in ROFF_CHARACTERS.items():
+        line = line.replace(escape, character) if escape != "\\e" else line
+    return ROFF_ESCAPES.sub("", line).replace("\\e", "\\")
+
+
+def roff_paragraphs(source: str) -> list[str]:
+    """The running-text paragraphs of one man page (no tags, headings or examples). The first
+    two sections (name and synopsis, whatever their translated headings) are skipped: the
+    synopsis is a command line, not prose."""
+    paragraphs, current, closing, skip_tag, sections = [], [], None, False, 0
+    for line in source.split("\n"):
+        macro = line[1:].split(maxsplit=1) if line[:1] in ".'" else None
+        name = macro[0] if macro else ""
+        sections += name == "SH"
+        if closing:  # inside an example block until its closing macro
+            closing = None if name == closing else closing
+            continue
+        if sections < 3:
+            continue
+        if macro is not None and name not in ROFF_TEXT:
+            if name in ROFF_BREAKS or name in ROFF_NOFILL:
+                paragraphs.append(" ".join(current))
+                current, skip_tag = [], name == "TP"
+            closing = ROFF_NOFILL.get(name)
+            continue
+        text = roff_text(macro[1].replace('"', "") if macro and len(macro) > 1 else line)
+        if skip_tag:  # the line after .TP is its tag: an option, not prose
+            skip_tag = False
+        elif text.strip():
+            current.append(text.strip())
+    paragraphs.append(" ".join(current))
+    return [text for text in (WHITESPACE.sub(" ", p).strip() for p in paragraphs) if text]
+
+
+def manpage_files(package: str) -> list[Path]:
+    """The package's roff manual pages (gzipped, not symlinks)."""
+    listed = subprocess.run(
+        ["dpkg", "-L", package], check=True, capture_output=True, text=True
+    ).stdout.split()
+    return sorted(
+        Path(f) for f in listed if f.endswith(".gz") and "/man/" in f and not Path(f).is_symlink()
+    )
+
+
+def manpage_paragraphs(language: str) -> list[str]:
+    """Distinct prose paragraphs of a language's manual pages (translations: not English)."""
+    seen: dict[str, None] = {}
+    for package in MANPAGE_PACKAGES.get(language, []):
+        for path in manpage_files(package):
+            try:
+                source = gzip.decompress(path.read_bytes()).decode("utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue  # a page in a legacy charset: not needed
+            for paragraph in roff_paragraphs(source):
+                if PAGE_REFERENCES.fullmatch(paragraph) or not is_prose(paragraph):
+                    continue
+                if language == "en" or not looks_english(paragraph):
+                    seen.setdefault(paragraph)
     return list(seen)

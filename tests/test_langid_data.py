@@ -71,3 +71,39 @@ def test_an_untranslated_paragraph_is_recognised_as_english(modules):
     _, sources = modules
     assert sources.looks_english("Run the command and check that the file exists.")
     assert not sources.looks_english("Führen Sie den Befehl aus und prüfen Sie die Datei.")
+
+
+MAN_PAGE = r""".\" A translated page as manpages-de ships it
+.TH LS 1 "September 2022" "GNU coreutils 9.1" "Dienstprogramme für Benutzer"
+.SH BEZEICHNUNG
+ls \- Verzeichnisinhalte auflisten
+.SH ÜBERSICHT
+\fBls\fP [\fI\,OPTION\/\fP]… [\fI\,DATEI\/\fP]…
+.SH BESCHREIBUNG
+.PP
+Auflistung von Informationen über die DATEIen (Standardvorgabe ist das
+aktuelle Verzeichnis), sortiert, falls weder \fB\-cftuvSUX\fP noch
+.B \-\-sort
+angegeben wurden.
+.TP
+\fB\-a\fP, \fB\-\-all\fP
+Einträge nicht ignorieren, die mit \(aq.\(aq beginnen
+.nf
+ls \-la /tmp
+.fi
+.SH "SIEHE AUCH"
+dir(1), vdir(1), stat(2)
+"""
+
+
+def test_a_man_page_becomes_its_prose_paragraphs(modules):
+    _, sources = modules
+    assert sources.roff_paragraphs(MAN_PAGE) == [
+        "Auflistung von Informationen über die DATEIen (Standardvorgabe ist das aktuelle "
+        "Verzeichnis), sortiert, falls weder -cftuvSUX noch --sort angegeben wurden.",
+        "Einträge nicht ignorieren, die mit '.' beginnen",  # the option tag is dropped
+        # the example block (ls -la /tmp) is not prose
+        "dir(1), vdir(1), stat(2)",
+    ]
+    assert sources.PAGE_REFERENCES.fullmatch("dir(1), vdir(1), stat(2)")  # then left out
+    assert not sources.PAGE_REFERENCES.fullmatch("Siehe ls(1) für Einzelheiten.")
