@@ -100,7 +100,7 @@ class LengthsGraph(nn.Module):
 
 
 def export_lengths_graph(model: nn.Module) -> bytes:
-    """The whole-sequence graph of bidirectional (or mean/max pooled) classifiers."""
+    """The whole-sequence graph of bidirectional classifiers."""
     model.eval()
     name = input_name(model)
     dynamic = {name: {0: "batch", 1: "time"}, LENGTHS: {0: "batch"}, LOGITS: {0: "batch"}}

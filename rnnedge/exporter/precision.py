@@ -18,6 +18,7 @@ from pathlib import Path
 
 import onnx
 
+from rnnedge.errors import InputError
 from rnnedge.runtime.session import import_onnxruntime
 
 DESCRIPTIONS = {
@@ -47,7 +48,15 @@ def convert_fp16(model_bytes: bytes) -> bytes:
     # The converter ships inside onnxruntime (CPU and GPU wheels alike): no extra dependency.
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = convert_float_to_float16(onnx.load_from_string(model_bytes), keep_io_types=True)
+    source = onnx.load_from_string(model_bytes)
+    if any(node.op_type == "Loop" for node in source.graph.node):
+        # Measured: the converter retypes the loop's sequence values to fp16 and wires casts
+        # to names inside its body, giving a graph onnxruntime rejects.
+        raise InputError(
+            "fp16 export of a graph with an ONNX Loop (a max-pooled classifier's running max) "
+            "is not supported by onnxruntime's fp16 converter: export fp32 or --quantize int8"
+        )
+    model = convert_float_to_float16(source, keep_io_types=True)
     sort_topologically(model.graph)
     return model.SerializeToString()
 

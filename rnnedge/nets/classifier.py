@@ -1,8 +1,9 @@
 """Sequence classifiers: embedding (tokens) or features → RNN/GRU/LSTM stack → pooling → linear.
 
 - Unidirectional models run step by step: ``forward_steps`` gives a prediction after every
-  step and carries the state, so classification can run as data arrives. Mean pooling
-  streams too: the running sum of outputs and the step count travel with the RNN state.
+  step and carries the state, so classification can run as data arrives. Mean and max
+  pooling stream too: the running sum of outputs and the step count, or the running max,
+  travel with the RNN state.
 - Bidirectional models read padded batches with ``lengths``. The backward direction reads
   each sequence reversed *within its own length* (a gather, no packing), so it starts at
   the sequence's real end and a padded batch gives each input's answer alone. That
@@ -14,6 +15,7 @@ Pooling over real steps: ``last`` (the state after the last real step), ``mean``
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import torch
@@ -23,10 +25,14 @@ from rnnedge.contract import CELL_STATES
 from rnnedge.nets.language_model import CELLS
 
 POOLINGS = ("last", "mean", "max", "per-step")
-# Poolings a step graph can carry: max would need a running max over time, which opset 17
-# has no operator for (no CumMax), so max-pooled models use the lengths graph.
-STREAMING_POOLINGS = ("last", "per-step", "mean")
-POOL_SUM, POOL_COUNT = "pool_sum", "pool_count"
+# Poolings a step graph can carry; mean and max carry their running value as extra states.
+STREAMING_POOLINGS = ("last", "per-step", "mean", "max")
+POOL_SUM, POOL_COUNT, POOL_MAX = "pool_sum", "pool_count", "pool_max"
+# Max pooling streams as the running max of (output + MAX_SHIFT). Every cell's outputs lie in
+# [-1, 1] (tanh-bounded: LSTM, GRU and the tanh RNN), so the shifted outputs are >= 0 and the
+# all-zero initial state every client already uses is exactly "nothing read yet": no special
+# initial value, which Triton's implicit state could not hold anyway.
+MAX_SHIFT = 1.0
 State = tuple[torch.Tensor, ...]
 
 
@@ -59,11 +65,14 @@ class ClassifierConfig:
 
         The RNN's own states (h, then c for LSTM) are [batch, layers, hidden]; mean pooling
         adds the running sum of top-layer outputs [batch, 1, hidden] and the count of steps
-        read so far [batch, 1, 1].
+        read so far [batch, 1, 1]; max pooling the running max of the shifted top-layer
+        outputs [batch, 1, hidden] (see MAX_SHIFT).
         """
         layout = [(key, self.layers, self.hidden) for key in CELL_STATES[self.cell]]
         if self.pooling == "mean":
             layout += [(POOL_SUM, 1, self.hidden), (POOL_COUNT, 1, 1)]
+        if self.pooling == "max":
+            layout += [(POOL_MAX, 1, self.hidden)]
         return layout
 
 
@@ -87,6 +96,37 @@ def running_mean(
     steps = torch.arange(1, outputs.shape[1] + 1, device=outputs.device, dtype=outputs.dtype)
     counts = count.transpose(0, 1) + steps.view(1, -1, 1)  # [B, T, 1]
     return sums / counts, (sums[:, -1:].transpose(0, 1), counts[:, -1:].transpose(0, 1))
+
+
+def cumulative_max(shifted: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+    """Running max over time: shifted [B, T, H] from start [B, H] → [B, T, H].
+
+    A scripted loop because opset 17 has no CumMax and torch.cummax does not export: the
+    ONNX exporter writes this loop as a Loop over the call's steps, exact for any length.
+    """
+    maxima: list[torch.Tensor] = []
+    current = start
+    for step in range(shifted.shape[1]):
+        current = torch.maximum(current, shifted[:, step])
+        maxima.append(current)
+    return torch.stack(maxima, dim=1)
+
+
+with warnings.catch_warnings():
+    # torch.jit.script is deprecated, but the legacy ONNX exporter (see exporter/graph.py)
+    # turns only a scripted loop into an ONNX Loop; tracing would fix the call's length.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    cumulative_max = torch.jit.script(cumulative_max)
+
+
+def running_max(outputs: torch.Tensor, carried: torch.Tensor) -> tuple[torch.Tensor, State]:
+    """Max of all outputs so far at every step, continuing from the carried shifted max.
+
+    outputs [B, T, H]; carried [1, B, H] (torch's state layout, 0 = nothing read) → maxima
+    [B, T, H] and the new carried state.
+    """
+    shifted = cumulative_max(outputs + MAX_SHIFT, carried[0])  # [B, T, H], all >= 0
+    return shifted - MAX_SHIFT, (shifted[:, -1:].transpose(0, 1),)
 
 
 class SequenceClassifier(nn.Module):
@@ -147,8 +187,9 @@ class SequenceClassifier(nn.Module):
         rnn_state = state[:cells] if self.config.cell == "lstm" else state[0]
         outputs, new_state = self.rnn(self.embed(inputs), rnn_state)  # [B, T, H]
         new_state = tuple(new_state) if isinstance(new_state, tuple) else (new_state,)
-        if self.config.pooling == "mean":
-            outputs, pooled_state = running_mean(outputs, *state[cells:])
+        if self.config.pooling in ("mean", "max"):
+            running = running_mean if self.config.pooling == "mean" else running_max
+            outputs, pooled_state = running(outputs, *state[cells:])
             new_state = (*new_state, *pooled_state)
         return self.head(self.dropout(outputs)), new_state
 
