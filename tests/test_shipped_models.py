@@ -53,7 +53,7 @@ def test_fashion_model_test_accuracy_measured_by_the_runtime():
     images = read_idx(FASHION_TEST / "t10k-images-idx3-ubyte.gz")  # raw pixels [N, 28, 28]
     labels = read_idx(FASHION_TEST / "t10k-labels-idx1-ubyte.gz")
     predicted = [classifier.labels.index(p.label) for p in classifier.classify(list(images))]
-    assert np.mean(np.array(predicted) == labels) >= 0.90
+    assert np.mean(np.array(predicted) == labels) >= 0.91  # the shipped-models issue's mark
 
 
 def test_fashion_model_is_small_and_streams():
