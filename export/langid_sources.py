@@ -179,7 +179,6 @@ ROFF_CHARACTERS = {
     "\\(em": "—",
     "\\(en": "–",
     "\\(bu": "•",
-    "\\e": "\\",
 }
 
 
@@ -187,7 +186,7 @@ def roff_text(line: str) -> str:
     """One roff line as plain text: common characters named, other escapes (fonts, sizes,
     strings, comments) removed. The backslash escape goes last so it starts no new escape."""
     for escape, character in ROFF_CHARACTERS.items():
-        line = line.replace(escape, character) if escape != "\\e" else line
+        line = line.replace(escape, character)
     return ROFF_ESCAPES.sub("", line).replace("\\e", "\\")
 
 
