@@ -61,6 +61,19 @@ def join(device: torch.device, batch_size: int) -> torch.device:
     return device
 
 
+def leave() -> None:
+    """Close the job's process group once every rank has finished training.
+
+    Without it a rank could exit while gloo's threads were still up and die at exit in
+    C++ ('terminate called without an active exception', exit -6: seen once in CI on 2
+    cores, after both ranks had trained). The barrier keeps a fast rank until the others
+    are done; a single process has nothing to close.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def shard_rows(value: Any, size: int, ranks: Ranks, dim: int = 0) -> Any:
     """This rank's contiguous slice of a tensor whose axis `dim` has the global batch `size`."""
     if isinstance(value, torch.Tensor) and value.dim() > dim and value.shape[dim] == size:

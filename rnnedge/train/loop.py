@@ -27,7 +27,14 @@ from torch import nn
 
 from rnnedge.errors import InputError
 from rnnedge.train.checkpoint import save_checkpoint
-from rnnedge.train.distributed import current_ranks, gather_state, join, shard_state, wrap
+from rnnedge.train.distributed import (
+    current_ranks,
+    gather_state,
+    join,
+    leave,
+    shard_state,
+    wrap,
+)
 from rnnedge.train.resume import (
     NOT_STORED,
     restore_rng_states,
@@ -447,4 +454,5 @@ def run(
     engine.train(log)
     summary = engine.summary()
     engine.reporter.end(summary)
+    leave()
     return summary
