@@ -30,6 +30,10 @@ def train_lm(
     dropout: Annotated[
         float, typer.Option(help="Dropout between layers and before the head.")
     ] = 0.0,
+    weight_dropout: Annotated[
+        float,
+        typer.Option(help="DropConnect on the recurrent weights while training (AWD-LSTM)."),
+    ] = 0.0,
     batching: Annotated[
         str,
         typer.Option(
@@ -59,7 +63,7 @@ def train_lm(
         str,
         typer.Option(
             help="Fine-tune: start a new run from this checkpoint (its architecture, vocabulary "
-            "and weights; --dropout may differ)."
+            "and weights; --dropout and --weight-dropout may differ)."
         ),
     ] = "",
 ) -> None:

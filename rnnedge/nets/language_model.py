@@ -7,6 +7,7 @@ the export wrapper converts it to the contract's batch-first layout.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,6 +30,9 @@ class LMConfig:
     layers: int = 2
     embed_dim: int = 64  # 0 = one-hot input (as the d2l char-RNN tutorial), no learned embedding
     dropout: float = 0.0
+    # DropConnect on the recurrent (hidden-to-hidden) weights while training (AWD-LSTM's
+    # weight dropout); inference and export use the weights as they are.
+    weight_dropout: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,10 +81,22 @@ class LanguageModel(nn.Module):
         if state is None:
             state = self.initial_state(tokens.shape[0], tokens.device)
         rnn_state = state if self.config.cell == "lstm" else state[0]
-        outputs, new_state = self.rnn(self.embed(tokens), rnn_state)  # [B, T, H]
+        outputs, new_state = self.run_rnn(self.embed(tokens), rnn_state)  # [B, T, H]
         logits = self.head(self.output_dropout(outputs))
         new_state = tuple(new_state) if isinstance(new_state, tuple) else (new_state,)
         return logits, new_state
+
+    def run_rnn(self, inputs: torch.Tensor, rnn_state: Any) -> tuple[torch.Tensor, Any]:
+        """The recurrent layers; in training with weight dropout, on a dropped copy of the
+        hidden-to-hidden weights (one mask per batch, shared by every time step)."""
+        if not (self.training and self.config.weight_dropout > 0):
+            return self.rnn(inputs, rnn_state)
+        dropped = {
+            name: F.dropout(weight, self.config.weight_dropout)
+            for name, weight in self.rnn.named_parameters()
+            if name.startswith("weight_hh")
+        }
+        return torch.func.functional_call(self.rnn, dropped, (inputs, rnn_state))
 
     # The step graph calls forward_steps on every streaming model; for an LM it is forward.
     forward_steps = forward

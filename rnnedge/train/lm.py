@@ -56,6 +56,7 @@ class LMTrainConfig(LoopConfig):
     layers: int = 2
     embed_dim: int = 64
     dropout: float = 0.0
+    weight_dropout: float = 0.0
     batching: str = "random"
     batch_size: int = 64
     seq_len: int = 100
@@ -67,8 +68,9 @@ class LMTrainConfig(LoopConfig):
         super().check()
         if self.cell not in CELLS:
             raise InputError(f"--cell must be one of {sorted(CELLS)}, got {self.cell!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
+        for option, value in (("dropout", self.dropout), ("weight-dropout", self.weight_dropout)):
+            if not 0.0 <= value < 1.0:
+                raise InputError(f"--{option} must be in [0, 1), got {value}")
 
     def positive_fields(self) -> tuple[str, ...]:
         return (*super().positive_fields(), "hidden", "layers", "batch_size", "seq_len")
@@ -88,6 +90,7 @@ class LMTrainConfig(LoopConfig):
             layers=self.layers,
             embed_dim=self.embed_dim,
             dropout=self.dropout,
+            weight_dropout=self.weight_dropout,
         )
 
 
@@ -258,13 +261,13 @@ def starting_checkpoint(config: LMTrainConfig, resumed: dict[str, Any] | None) -
 def chosen_model_config(
     config: LMTrainConfig, resumed: dict | None, start: dict | None, vocab_size: int
 ) -> LMConfig:
-    """The resumed run's architecture, the starting checkpoint's (dropout may be given,
-    as it changes training only), or a new one from the options."""
+    """The resumed run's architecture, the starting checkpoint's (the dropouts may be given,
+    as they change training only), or a new one from the options."""
     if resumed:
         return LMConfig(**resumed["model_config"])
     if start:
-        dropout = {"dropout": config.dropout} if "dropout" in given_fields(config) else {}
-        return LMConfig(**{**start["model_config"], **dropout})
+        given = given_fields(config) & {"dropout", "weight_dropout"}
+        return LMConfig(**{**start["model_config"], **{k: getattr(config, k) for k in given}})
     return config.model_config(vocab_size)
 
 
