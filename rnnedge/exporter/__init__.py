@@ -179,6 +179,8 @@ def training_summary(payload: dict[str, Any]) -> dict[str, Any]:
             "valid": payload.get("valid", {}),
             **best,
             "config": options,
+            # a temperature folded into the output layer after training (export/calibrate.py)
+            **({"calibration": payload["calibration"]} if "calibration" in payload else {}),
         }
     )
 

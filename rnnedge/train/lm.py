@@ -101,11 +101,13 @@ def evaluate_bpc(
     device: torch.device,
     streams: int = 32,
     seq_len: int = 256,
+    temperature: float = 1.0,
 ) -> dict[str, float]:
     """Held-out loss, perplexity and bits/char: `streams` contiguous slices, state carried.
 
     Each slice's first prediction has no context; with long slices that costs little and the
-    runtime's ``eval`` reads text the same way, so the two agree.
+    runtime's ``eval`` reads text the same way, so the two agree. `temperature` divides the
+    logits (a calibration being fitted: export/calibrate.py).
     """
     streams = max(1, min(streams, (len(ids) - 1) // 2))
     length = (len(ids) - 1) // streams
@@ -117,7 +119,9 @@ def evaluate_bpc(
     for start in range(0, length, seq_len):
         logits, state = model(inputs[:, start : start + seq_len], state)  # [S, t, V]
         total += F.cross_entropy(
-            logits.flatten(0, 1), targets[:, start : start + seq_len].flatten(), reduction="sum"
+            logits.flatten(0, 1) / temperature,
+            targets[:, start : start + seq_len].flatten(),
+            reduction="sum",
         ).item()
     model.train(was_training)
     nats = total / inputs.numel()
