@@ -9,6 +9,7 @@ continues where it stopped.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import json
 import re
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import tomllib
 from golden import write_golden
-from recipe_train import train
+from recipe_train import final_text, train
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSE_REFERENCE = re.compile(r"^\S+?\d+:\d+ ")
@@ -41,7 +42,25 @@ def prepare(recipe: dict) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(PREPARATIONS[data["preparation"]](raw))
     print(f"data: {target} ({len(target.read_text())} characters)", file=sys.stderr)
+    if "excerpt" in data:
+        write_excerpt(target, data["excerpt"])
     return target
+
+
+def write_excerpt(text: Path, excerpt: dict) -> None:
+    """`text` from the line that starts with excerpt["first_line"] to where its held-out
+    tail (the last excerpt["heldout_fraction"]) begins: a fine-tuning stage's text (e.g. the
+    Gospels and Acts), none of the held-out text in it."""
+    from rnnedge.textio import tail_start
+
+    whole = text.read_text()
+    start = whole.find("\n" + excerpt["first_line"]) + 1
+    if start == 0:
+        raise SystemExit(f"error: no line of {text} starts with {excerpt['first_line']!r}")
+    end = tail_start(len(whole), excerpt["heldout_fraction"])
+    target = ROOT / excerpt["file"]
+    target.write_text(whole[start:end])
+    print(f"data: {target} ({end - start} characters)", file=sys.stderr)
 
 
 def export(recipe: dict, text: Path) -> None:
@@ -50,15 +69,19 @@ def export(recipe: dict, text: Path) -> None:
     run = ROOT / recipe["train"]["out"]
     options = recipe["export"]
     output = ROOT / recipe["output"]
+    checkpoint = run / options["checkpoint"]
+    if options.get("calibrate") == "temperature":
+        checkpoint = calibrated(checkpoint, final_text(recipe, text))
     result = export_checkpoint(
-        run / options["checkpoint"],
+        checkpoint,
         output,
         quantize=options.get("quantize"),
-        heldout=text,
+        heldout=heldout_file(recipe, text),
         recipe=Path(sys.argv[1]).name,
         identity=recipe.get("identity"),
     )
     print(f"wrote {write_golden(output, GOLDEN_PROMPT)}", file=sys.stderr)
+    write_manifest_companion(output)
     from compress_compare import COMPRESSORS, compare
 
     # The held-out text against gzip, xz, bzip2, PPMd and zpaq (a few minutes, mostly zpaq).
@@ -70,6 +93,35 @@ def export(recipe: dict, text: Path) -> None:
 GOLDEN_PROMPT = "And God said"
 
 
+def heldout_file(recipe: dict, text: Path) -> Path:
+    """What export measures the model's int8 change on: the training text (the exporter
+    takes its held-out tail), or for a stage trained on an excerpt, the main text's held-out
+    tail written beside the run (not the excerpt's own tail, its validation split)."""
+    if final_text(recipe, text) == text:
+        return text
+    from rnnedge.textio import heldout_tail
+
+    fraction = recipe["base"]["train"]["valid_fraction"]
+    target = ROOT / recipe["train"]["out"] / "heldout.txt"
+    target.write_text(heldout_tail(text.read_text(), fraction))
+    return target
+
+
+def calibrated(checkpoint: Path, text: Path) -> Path:
+    """The checkpoint with a temperature fitted on its run's validation split of `text`
+    folded into the output layer (export/calibrate.py), written beside it."""
+    from calibrate import calibrate
+
+    target = checkpoint.with_name(f"{checkpoint.stem}-calibrated.pt")
+    record = calibrate(checkpoint, text, target)
+    print(
+        f"calibration: T = {record['temperature']} on {record['fitted_on']}: "
+        f"{record['bpc_before']:.4f} -> {record['bpc_after']:.4f} bits/char",
+        file=sys.stderr,
+    )
+    return target
+
+
 def write_card(recipe: dict, model_path: Path, size: int) -> None:
     """The model card: data, training, validation and quality figures, from the manifest."""
     from rnnedge.render import validation_lines
@@ -79,7 +131,6 @@ def write_card(recipe: dict, model_path: Path, size: int) -> None:
     lm = load(model_path, device="cpu")
     m = lm.manifest
     training, arch = m.training, m.architecture
-    config = training["config"]
     sample = "".join(lm.generate(GOLDEN_PROMPT, 300, SamplingConfig(temperature=0.7), seed=1))
     lines = [
         f"# {recipe['name']}",
@@ -90,23 +141,8 @@ def write_card(recipe: dict, model_path: Path, size: int) -> None:
         f"File: `{model_path.name}`, {size / 1e6:.2f} MB ({m.export.get('quantization') or 'fp32'}"
         f"; fp32 would be {m.export.get('fp32_size_bytes', size) / 1e6:.2f} MB).",
         "",
-        "## Data",
-        "",
-        f"The King James Bible from Debian's `bible-kjv` ({' '.join(recipe['data']['command'])}), "
-        "verse references removed, one verse per line: "
-        f"{training['data']['chars']:,} characters (sha256 `{training['data']['sha256'][:16]}…`). "
-        f"The last {training['data']['valid_fraction']:.0%} ({training['data']['valid_chars']:,} "
-        "characters, Acts 22 to Revelation) is held out and never trained on.",
-        "",
-        "## Training",
-        "",
-        f"Recipe `export/{recipe['name']}.toml`, exported from the best held-out checkpoint: "
-        f"step {training['step']:,} of {training['config']['steps']:,}, reached after "
-        f"{training['train_seconds'] / 60:.0f} min on this machine's CPU "
-        f"({threads_text(config.get('threads', 2))}, {config.get('precision', 'bf16')}).",
-        f"Held-out (torch, fp32): **{training['best_valid_bpc']:.4f} bits/char**, perplexity "
-        f"{training['valid'].get('perplexity', float('nan')):.3f} at the last evaluation.",
-        "",
+        *data_lines(recipe),
+        *training_lines(recipe, training),
         *compressor_section(model_path),
         "## Validation at export",
         "",
@@ -125,6 +161,66 @@ def write_card(recipe: dict, model_path: Path, size: int) -> None:
         "",
     ]
     model_path.with_suffix(".md").write_text("\n".join(lines))
+
+
+def data_lines(recipe: dict) -> list[str]:
+    """The card's Data section: the whole prepared text and its held-out tail."""
+    from rnnedge.textio import tail_start
+
+    data = recipe["data"]
+    text = (ROOT / data["file"]).read_text()
+    fraction = (recipe.get("base") or recipe)["train"]["valid_fraction"]
+    held = len(text) - tail_start(len(text), fraction)
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return [
+        "## Data",
+        "",
+        f"The King James Bible from Debian's `bible-kjv` ({' '.join(data['command'])}), "
+        f"verse references removed, one verse per line: {len(text):,} characters (sha256 "
+        f"`{sha[:16]}…`). The last {fraction:.0%} ({held:,} characters, the last words of "
+        "Acts 21:40, then Acts 22 to Revelation) is held out and never trained on.",
+        "",
+    ]
+
+
+def training_lines(recipe: dict, training: dict) -> list[str]:
+    """The card's Training section: one stage, or a base stage and a fine-tuning stage."""
+    config = training["config"]
+    run = f"{training['train_seconds'] / 60:.0f} min on this machine's CPU " + (
+        f"({threads_text(config.get('threads', 2))}, {config.get('precision', 'bf16')})"
+    )
+    lines = ["## Training", ""]
+    if "base" not in recipe:
+        return [
+            *lines,
+            f"Recipe `export/{recipe['name']}.toml`, exported from the best held-out "
+            f"checkpoint: step {training['step']:,} of {config['steps']:,}, reached after {run}.",
+            f"Held-out (torch, fp32): **{training['best_valid_bpc']:.4f} bits/char**, "
+            f"perplexity {training['valid'].get('perplexity', float('nan')):.3f} at the last "
+            "evaluation.",
+            "",
+        ]
+    data = training["data"]
+    lines += [
+        f"Recipe `export/{recipe['name']}.toml`, two stages. Stage 1 (`[base.train]`, "
+        "v1.1.0) trains on the whole training text. Stage 2 fine-tunes it on "
+        f"`{Path(data['path']).name}` ({data['chars']:,} characters: Matthew 1:1 to the "
+        "held-out tail, the books nearest it), dropout "
+        f"{config['dropout']}, {config['steps']:,} steps at peak rate {config['lr']} "
+        f"({run}), and is exported from step {training['step']:,}. Its last "
+        f"{data['valid_fraction']:.0%} ({data['valid_chars']:,} characters, Acts 10:32 to "
+        f"21:40) is its validation split: {training['valid']['bpc']:.4f} bits/char there.",
+    ]
+    calibration = training.get("calibration")
+    if calibration:
+        lines.append(
+            f"A temperature T = {calibration['temperature']} fitted on that validation split "
+            f"({calibration['bpc_before']:.4f} → {calibration['bpc_after']:.4f} bits/char "
+            "there) is folded into the output layer (`export/calibrate.py`): the file "
+            "predicts softmax(logits / T) with the same graph. The held-out tail played no "
+            "part in fitting it."
+        )
+    return [*lines, ""]
 
 
 def threads_text(threads: int) -> str:
@@ -239,14 +335,18 @@ def build_with_cli(recipe: dict, stage: str) -> None:
 
 
 def write_companions(model: Path, images: Path | None) -> None:
-    """Beside a classifier: its golden vectors and the JSON copy of its manifest (for
-    JavaScript runtimes, which cannot read ONNX metadata)."""
-    from rnnedge.runtime import load_classifier
+    """Beside a classifier: its golden vectors and the JSON copy of its manifest."""
+    print(f"wrote {write_golden(model, images=images)}", file=sys.stderr)
+    write_manifest_companion(model)
+
+
+def write_manifest_companion(model: Path) -> None:
+    """MODEL.manifest.json: the JSON copy of its manifest (JavaScript runtimes cannot read
+    ONNX metadata)."""
+    from rnnedge.runtime import load
     from rnnedge.runtime.catalog import manifest_json_path, write_manifest_json
 
-    print(f"wrote {write_golden(model, images=images)}", file=sys.stderr)
-    manifest = load_classifier(model, device="cpu").manifest
-    write_manifest_json(manifest, manifest_json_path(model))
+    write_manifest_json(load(model, device="cpu").manifest, manifest_json_path(model))
 
 
 def write_classifier_card(

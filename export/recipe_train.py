@@ -1,8 +1,9 @@
 """Train a recipe's language model: its ``[base.train]`` stage first when it has one.
 
 A recipe may fine-tune: ``[base.train]`` trains the starting model and ``[train]`` starts a
-new run from it with ``init_from`` (e.g. other batching). Both resume from their
-``last.pt``, so the one command ``build.py <recipe> --stage train`` rebuilds either stage.
+new run from it with ``init_from`` (e.g. other batching, or, with its own ``text``, part of
+the text). Both resume from their ``last.pt``, so the one command
+``build.py <recipe> --stage train`` rebuilds either stage.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def training_stages(recipe: dict) -> list[dict]:
     absolute = []
     for options in [*stages, recipe["train"]]:
         options = dict(options)
-        for key in ("out", "init_from"):
+        for key in ("out", "init_from", "text"):
             if options.get(key):
                 options[key] = str(ROOT / options[key])
         absolute.append(options)
@@ -26,9 +27,15 @@ def training_stages(recipe: dict) -> list[dict]:
 
 
 def train(recipe: dict, text: Path) -> None:
-    """Train (or resume) every stage of the recipe on `text`."""
+    """Train (or resume) every stage of the recipe on `text` (or on the stage's own)."""
     from rnnedge.render import RichTrainReporter
     from rnnedge.train.lm import LMTrainConfig, fit
 
     for options in training_stages(recipe):
-        fit(LMTrainConfig(text=str(text), resume=True, **options), RichTrainReporter())
+        options.setdefault("text", str(text))
+        fit(LMTrainConfig(resume=True, **options), RichTrainReporter())
+
+
+def final_text(recipe: dict, text: Path) -> Path:
+    """The text the exported (last) stage trained on: its held-out tail is the model's."""
+    return Path(training_stages(recipe)[-1].get("text", text))
