@@ -184,6 +184,28 @@ def first_difference(a: str, b: str) -> int | None:
     return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
 
 
+def step_margins(lm, prompt: str, text: str, sampling: SamplingConfig, seed: int | None):
+    """How near the line between tokens each of Python's draws of `text` after `prompt` was:
+    |u * total - nearest edge of the drawn token's interval| / total (greedy: the gap between
+    the top two logits). A margin per character of `text`."""
+    ids = lm.tokenizer.encode(prompt + text)
+    logits, _ = lm.run(ids[None, :], lm.initial_state(1))
+    rows = logits[0, len(prompt) - 1 : len(ids) - 1].astype(np.float64)  # [N, V]: -> text[i]
+    if sampling.temperature == 0:
+        top = np.sort(rows, axis=1)
+        return top[:, -1] - top[:, -2]
+    rng = PortableRng(seed)
+    uniforms = np.array([rng.random() for _ in range(len(text))])  # one draw per character
+    scaled = rows / sampling.temperature
+    weights = exp64(scaled - scaled.max(axis=1, keepdims=True))
+    cumulative = np.cumsum(weights, axis=1)
+    steps, drawn = np.arange(len(text)), ids[len(prompt) :]
+    upper = cumulative[steps, drawn]
+    lower = upper - weights[steps, drawn]
+    point = uniforms * cumulative[:, -1]
+    return np.minimum(point - lower, upper - point) / cumulative[:, -1]
+
+
 def draw_margin(lm, prefix: str, sampling: SamplingConfig, uniform: float, pair: tuple[int, int]):
     """How near a tie the draw between the two tokens was: |u * total - boundary| / total,
     with Python's weights after `prefix` (greedy: the gap between the two logits)."""
@@ -222,9 +244,16 @@ def test_int8_text_agreement_is_measured_and_its_first_difference_is_a_near_tie(
             entry["margin"] = draw_margin(
                 lm, "And God said" + expected[:at], sampling, uniform, pair
             )
-            # wasm's int8 kernels move logits by ~1e-2: a difference must come from a draw
-            # (or argmax) that close to the line between the two tokens.
-            assert entry["margin"] < 0.02, entry
+            # wasm's int8 kernels move logits a little (~1e-2, growing as the state drifts over
+            # hundreds of steps): a difference must come from a draw (or argmax) close to the
+            # line between two tokens, by this text's own standard: among the closest 10 % of
+            # the draws before it. A sampling or state bug diverges at a typical draw: all
+            # four runs landing in the closest 10 % by chance has odds of 1e-4. (An absolute
+            # bound of 0.02 held for 1.1.0 but not for 1.2.0's flatter, calibrated logits:
+            # its greedy run parts at a 0.056 logit gap, among its 2 % closest.)
+            before = step_margins(lm, "And God said", expected[:at], sampling, seed)
+            entry["closest_10_percent"] = float(np.quantile(before, 0.10))
+            assert entry["margin"] <= entry["closest_10_percent"], entry
         report.append(entry)
     print("int8 wasm vs native agreement (characters of 600):", json.dumps(report))
     assert report[0]["agree"] >= 100  # greedy: no near-tie in the first lines
