@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import importlib
 import re
 import socket
 import struct
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -15,6 +20,18 @@ from typer.testing import CliRunner, Result
 from rnnedge.cli import app
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+EXPORT = Path(__file__).resolve().parents[1] / "export"
+
+
+@contextmanager
+def export_script(name: str) -> Iterator[ModuleType]:
+    """export/<name>.py imported, export/ on sys.path while the block runs (the recipe
+    scripts import each other and are not a package)."""
+    sys.path.insert(0, str(EXPORT))
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(str(EXPORT))
 
 
 def require_loopback_ray(part: str) -> None:

@@ -7,27 +7,20 @@ over-confidence, and the written checkpoint must predict exactly logits / T.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import export_script
 from rnnedge.nets.language_model import LanguageModel, LMConfig
 from rnnedge.train.lm import evaluate_bpc
-
-EXPORT = Path(__file__).resolve().parents[1] / "export"
 
 
 @pytest.fixture(scope="module")
 def calibrate():
-    sys.path.insert(0, str(EXPORT))
-    try:
-        import calibrate
-
-        yield calibrate
-    finally:
-        sys.path.remove(str(EXPORT))
+    with export_script("calibrate") as module:
+        yield module
 
 
 def tiny(checkpoint: Path, sharpen: float = 1.0) -> LanguageModel:

@@ -13,19 +13,15 @@ from pathlib import Path
 
 import pytest
 
-EXPORT = Path(__file__).resolve().parents[1] / "export"
+from helpers import EXPORT, export_script
+
 WORDS = ["and", "the", "LORD", "said", "unto", "him", "thou", "shalt", "péché", "über", "æon"]
 
 
 @pytest.fixture(scope="module")
 def script():
-    sys.path.insert(0, str(EXPORT))
-    try:
-        import compress_compare
-
-        yield compress_compare
-    finally:
-        sys.path.remove(str(EXPORT))
+    with export_script("compress_compare") as module:
+        yield module
 
 
 @pytest.fixture

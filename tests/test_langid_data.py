@@ -6,24 +6,16 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
-EXPORT = Path(__file__).resolve().parents[1] / "export"
+from helpers import export_script
 
 
 @pytest.fixture(scope="module")
 def modules():
-    sys.path.insert(0, str(EXPORT))
-    try:
-        import fortunes
-        import langid_sources
-
-        yield fortunes, langid_sources
-    finally:
-        sys.path.remove(str(EXPORT))
+    with export_script("fortunes") as fortunes, export_script("langid_sources") as sources:
+        yield fortunes, sources
 
 
 def made_up_items(language: str, count: int = 300) -> list[str]:

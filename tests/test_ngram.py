@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import math
 import random
-import sys
-from pathlib import Path
 
 import pytest
 
-EXPORT = Path(__file__).resolve().parents[1] / "export"
+from helpers import export_script
 
 
 @pytest.fixture(scope="module")
 def ngram():
-    sys.path.insert(0, str(EXPORT))
-    try:
-        import ngram
-
-        yield ngram
-    finally:
-        sys.path.remove(str(EXPORT))
+    with export_script("ngram") as module:
+        yield module
 
 
 def test_hand_computed_probabilities(ngram) -> None:

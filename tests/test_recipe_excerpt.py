@@ -4,25 +4,18 @@ of the text the model is judged on is trained on."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
+from helpers import export_script
 from rnnedge.textio import heldout_tail, tail_start
-
-EXPORT = Path(__file__).resolve().parents[1] / "export"
 
 
 @pytest.fixture(scope="module")
 def build():
-    sys.path.insert(0, str(EXPORT))
-    try:
-        import build
-
-        yield build
-    finally:
-        sys.path.remove(str(EXPORT))
+    with export_script("build") as module:
+        yield module
 
 
 def text_file(tmp_path: Path) -> tuple[Path, str]:

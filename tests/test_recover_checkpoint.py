@@ -8,28 +8,21 @@ the file predicts.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from helpers import export_script
 from rnnedge.nets.language_model import LanguageModel, LMConfig
 from rnnedge.runtime.session import open_session
-
-EXPORT = Path(__file__).resolve().parents[1] / "export"
 
 
 @pytest.fixture(scope="module")
 def script():
-    sys.path.insert(0, str(EXPORT))
-    try:
-        import recover_checkpoint
-
-        yield recover_checkpoint
-    finally:
-        sys.path.remove(str(EXPORT))
+    with export_script("recover_checkpoint") as module:
+        yield module
 
 
 def recovered(script, model: Path, tmp_path: Path) -> dict:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import export_script
 from rnnedge.runtime import load_classifier, load_generator
 from rnnedge.runtime.sampling import SamplingConfig
 
@@ -40,14 +40,10 @@ def kjv_text() -> str:
     """The recipe's preparation of the whole Bible (Debian bible-kjv), done here afresh."""
     if shutil.which("bible") is None:
         pytest.skip("needs Debian bible-kjv and bible-kjv-text (.ci/run installs them)")
-    sys.path.insert(0, str(MODELS.parent / "export"))
-    try:
-        from build import strip_verse_references
-    finally:
-        sys.path.pop(0)
     command = ["bible", "-f", "Gen1:1-Rev22:21"]  # export/kjv-char-lstm.toml's command
     raw = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return strip_verse_references(raw)
+    with export_script("build") as build:
+        return build.strip_verse_references(raw)
 
 
 def test_default_model_beats_ppmd_on_the_whole_held_out_tail(kjv_text: str):
