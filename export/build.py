@@ -9,7 +9,6 @@ continues where it stopped.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib
 import json
 import re
@@ -165,13 +164,15 @@ def write_card(recipe: dict, model_path: Path, size: int) -> None:
 
 def data_lines(recipe: dict) -> list[str]:
     """The card's Data section: the whole prepared text and its held-out tail."""
+    from compress_compare import sha256
+
     from rnnedge.textio import tail_start
 
     data = recipe["data"]
     text = (ROOT / data["file"]).read_text()
     fraction = (recipe.get("base") or recipe)["train"]["valid_fraction"]
     held = len(text) - tail_start(len(text), fraction)
-    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    sha = sha256(ROOT / data["file"])
     return [
         "## Data",
         "",

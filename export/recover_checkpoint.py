@@ -95,6 +95,8 @@ def recover(onnx_path: str, checkpoint_path: str) -> None:
     model = onnx.load(onnx_path)
     manifest = json.loads({p.key: p.value for p in model.metadata_props}["rnnedge.manifest"])
     architecture = manifest["architecture"]
+    if manifest["task"] != "language-model" or architecture["cell"] != "lstm":
+        raise SystemExit(f"error: {onnx_path} is not an LSTM language model; only those recover")
     fields = ("cell", "vocab_size", "embed_dim", "hidden", "layers", "dropout")
     config = LMConfig(**{key: architecture[key] for key in fields})
     payload = {
