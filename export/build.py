@@ -350,6 +350,17 @@ def write_manifest_companion(model: Path) -> None:
     write_manifest_json(load(model, device="cpu").manifest, manifest_json_path(model))
 
 
+def ngram_text(arch: dict) -> str:
+    """How a classifier's hashed n-gram inputs are sized, for its card ('' if it has none)."""
+    if not arch.get("ngram_max"):
+        return ""
+    width = arch.get("ngram_dim") or arch.get("embed_dim")
+    return (
+        f", hashed token 2- to {arch['ngram_max']}-grams added to each step's input "
+        f"({arch['ngram_buckets']:,} rows of {width} per order)"
+    )
+
+
 def write_classifier_card(
     recipe: dict,
     model_path: Path,
@@ -372,7 +383,8 @@ def write_classifier_card(
         f"# {recipe['name']}",
         "",
         f"{direction.capitalize()} {arch['cell'].upper()} {arch['layers']} × {arch['hidden']}, "
-        f"{arch['pooling']} pooling, {arch['parameters']:,} parameters, {len(m.labels)} classes; "
+        f"{arch['pooling']} pooling{ngram_text(arch)}, {arch['parameters']:,} parameters, "
+        f"{len(m.labels)} classes; "
         f"`{model_path.name}` {size / 1e6:.2f} MB (fp32).",
         "",
         f"Training: `rnnedge {' '.join(recipe['train'])}`. Exported from the best validation "

@@ -36,6 +36,8 @@ STATE_IN_PREFIX = "state_in."
 STATE_OUT_PREFIX = "state_out."
 STATE_LAYOUT = "batch-first: [batch, layers * directions, hidden]"
 CELL_STATES = {"rnn": ("h",), "gru": ("h",), "lstm": ("h", "c")}
+# The state of n-gram classifiers holding the last token ids read (float32, 0 = none yet).
+RECENT_TOKENS = "recent_tokens"
 
 
 def state_names(keys: str | tuple[str, ...]) -> tuple[list[str], list[str]]:

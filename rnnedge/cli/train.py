@@ -275,6 +275,24 @@ def train_classify(
     bidirectional: BidiOpt = False,
     dropout: DropoutOpt = 0.0,
     pooling: PoolingOpt = "last",
+    ngram_max: Annotated[
+        int,
+        typer.Option(
+            "--ngrams",
+            help="Add hashed token n-grams of orders 2..N to each step's input (0 = none): "
+            "cheap memory for short texts; the cell's size and speed are unchanged.",
+        ),
+    ] = 0,
+    ngram_buckets: Annotated[
+        int, typer.Option(help="Rows of each n-gram order's table (with --ngrams).")
+    ] = 4096,
+    ngram_dim: Annotated[
+        int,
+        typer.Option(help="Width of the n-gram tables' rows, projected to --embed-dim; 0 = same."),
+    ] = 0,
+    embed_dropout: Annotated[
+        float, typer.Option(help="Dropout on each step's input (embedding and n-gram rows).")
+    ] = 0.0,
     steps: StepsOpt = 2000,
     batch_size: BatchOpt = 32,
     lr: LrOpt = 1e-3,

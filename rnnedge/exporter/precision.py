@@ -18,6 +18,7 @@ from pathlib import Path
 
 import onnx
 
+from rnnedge.contract import RECENT_TOKENS
 from rnnedge.errors import InputError
 from rnnedge.runtime.session import import_onnxruntime
 
@@ -56,9 +57,66 @@ def convert_fp16(model_bytes: bytes) -> bytes:
             "fp16 export of a graph with an ONNX Loop (a max-pooled classifier's running max) "
             "is not supported by onnxruntime's fp16 converter: export fp32 or --quantize int8"
         )
-    model = convert_float_to_float16(source, keep_io_types=True)
+    blocked = token_id_path(source.graph)
+    model = convert_float_to_float16(source, keep_io_types=True, node_block_list=blocked)
+    skip_fp16_round_trips(model.graph, set(blocked))
     sort_topologically(model.graph)
     return model.SerializeToString()
+
+
+def token_id_path(graph: onnx.GraphProto) -> list[str]:
+    """Nodes that carry token ids in float (the recent-tokens state of n-gram classifiers),
+    kept fp32: fp16 holds whole numbers exactly only up to 2048, and ids go higher.
+
+    From each such state input forward to its Cast to an integer type, and from each such
+    state output back to the Cast from one.
+    """
+    producers = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    blocked: list[str] = []
+    frontier = [i.name for i in graph.input if i.name.endswith(RECENT_TOKENS)]
+    while frontier:
+        for node in consumers.get(frontier.pop(), []):
+            blocked.append(node.name)
+            if not is_integer_cast(node):
+                frontier.extend(node.output)
+    frontier = [o.name for o in graph.output if o.name.endswith(RECENT_TOKENS)]
+    while frontier:
+        node = producers.get(frontier.pop())
+        if node is not None:
+            blocked.append(node.name)
+            frontier.extend([] if node.op_type == "Cast" else node.input)
+    return blocked
+
+
+def skip_fp16_round_trips(graph: onnx.GraphProto, blocked: set[str]) -> None:
+    """The converter still wraps blocked nodes in casts through fp16 (the graph input's cast
+    to fp16, then back to fp32): point each such cast back to fp32 at the value before the
+    round trip, and drop the fp16 casts left unread."""
+    producers = {out: node for node in graph.node for out in node.output}
+    on_path = {name for node in graph.node if node.name in blocked for name in node.input}
+    on_path |= {o.name for o in graph.output if o.name.endswith(RECENT_TOKENS)}
+    for node in graph.node:
+        if is_cast_to(node, onnx.TensorProto.FLOAT) and node.output[0] in on_path:
+            before = producers.get(node.input[0])
+            if before is not None and is_cast_to(before, onnx.TensorProto.FLOAT16):
+                node.input[0] = before.input[0]
+    read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    unread = [n for n in graph.node if n.op_type == "Cast" and n.output[0] not in read]
+    for node in unread:
+        graph.node.remove(node)
+
+
+def is_cast_to(node: onnx.NodeProto, element_type: int) -> bool:
+    return node.op_type == "Cast" and node.attribute[0].i == element_type
+
+
+def is_integer_cast(node: onnx.NodeProto) -> bool:
+    float_types = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
+    return node.op_type == "Cast" and node.attribute[0].i not in float_types
 
 
 def sort_topologically(graph: onnx.GraphProto) -> None:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rnnedge.contract import LOGITS, check_declared_tensors
+from rnnedge.contract import LOGITS, RECENT_TOKENS, check_declared_tensors
 from rnnedge.errors import ModelError, ValidationError
 from rnnedge.exporter.onnx_io import declared_tensors, symbolic_axes
 from rnnedge.nets.classifier import POOL_COUNT
@@ -67,11 +67,15 @@ def random_state(
     runtime: StatefulGraph, batch: int, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     """A state as if some input had been read already: random values of the right shapes
-    (a step count is a whole number of steps, so it gets one)."""
+    (a step count is a whole number of steps, and recent tokens are token ids, so they
+    get those)."""
+    vocab_size = int(runtime.manifest.architecture.get("vocab_size") or 1)
     return {
         name: (
             rng.integers(0, 20, value.shape).astype(np.float32)
             if name.endswith(POOL_COUNT)
+            else rng.integers(0, vocab_size, value.shape).astype(np.float32)
+            if name.endswith(RECENT_TOKENS)
             else (0.5 * rng.standard_normal(value.shape)).astype(np.float32)
         )
         for name, value in runtime.initial_state(batch).items()

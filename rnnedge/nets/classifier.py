@@ -11,6 +11,14 @@
 
 Pooling over real steps: ``last`` (the state after the last real step), ``mean``, ``max``;
 ``per-step`` emits a class at every step (aligned tasks such as binary addition).
+
+Hashed n-gram inputs (``ngram_max`` >= 2, token models): each step's input is its token's
+embedding plus, for every order n in 2..ngram_max, a row of that order's table picked by a
+hash of the last n token ids. A table row is memory the recurrent cell would otherwise have
+to learn (the words, suffixes and letter pairs that tell close languages apart), at the
+cost of a lookup per step: the cell's own size, hence its speed, is unchanged. The hash is
+computed inside the graph, so runtimes feed token ids as before; the last ngram_max - 1 ids
+travel as one more state (``recent_tokens``, ids as float32, 0 = before the start).
 """
 
 from __future__ import annotations
@@ -21,13 +29,18 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from rnnedge.contract import CELL_STATES
+from rnnedge.contract import CELL_STATES, RECENT_TOKENS
 from rnnedge.nets.language_model import CELLS
 
 POOLINGS = ("last", "mean", "max", "per-step")
 # Poolings a step graph can carry; mean and max carry their running value as extra states.
 STREAMING_POOLINGS = ("last", "per-step", "mean", "max")
 POOL_SUM, POOL_COUNT, POOL_MAX = "pool_sum", "pool_count", "pool_max"
+# Horner base of the n-gram hash (a prime above any vocabulary here); reducing modulo the
+# bucket count after every token keeps each product below 2^63 for any table size used.
+NGRAM_HASH_BASE = 1_000_003
+# recent_tokens holds ids as float32, exact up to 2^24.
+MAX_NGRAM_VOCAB = 2**24
 # Max pooling streams as the running max of (output + MAX_SHIFT). Every cell's outputs lie in
 # [-1, 1] (tanh-bounded: LSTM, GRU and the tanh RNN), so the shifted outputs are >= 0 and the
 # all-zero initial state every client already uses is exactly "nothing read yet": no special
@@ -51,6 +64,10 @@ class ClassifierConfig:
     bidirectional: bool = False
     dropout: float = 0.0
     pooling: str = "last"
+    ngram_max: int = 0  # 0: none; N >= 2: hashed n-grams of orders 2..N (token inputs)
+    ngram_buckets: int = 0  # rows of each order's table
+    ngram_dim: int = 0  # width of the tables' rows; 0 = embed_dim (else projected to it)
+    embed_dropout: float = 0.0  # dropout on each step's input vector (token models)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,13 +83,16 @@ class ClassifierConfig:
         The RNN's own states (h, then c for LSTM) are [batch, layers, hidden]; mean pooling
         adds the running sum of top-layer outputs [batch, 1, hidden] and the count of steps
         read so far [batch, 1, 1]; max pooling the running max of the shifted top-layer
-        outputs [batch, 1, hidden] (see MAX_SHIFT).
+        outputs [batch, 1, hidden] (see MAX_SHIFT); n-gram inputs the last ngram_max - 1
+        token ids, oldest first [batch, 1, ngram_max - 1].
         """
         layout = [(key, self.layers, self.hidden) for key in CELL_STATES[self.cell]]
         if self.pooling == "mean":
             layout += [(POOL_SUM, 1, self.hidden), (POOL_COUNT, 1, 1)]
         if self.pooling == "max":
             layout += [(POOL_MAX, 1, self.hidden)]
+        if self.ngram_max:
+            layout += [(RECENT_TOKENS, 1, self.ngram_max - 1)]
         return layout
 
 
@@ -129,6 +149,21 @@ def running_max(outputs: torch.Tensor, carried: torch.Tensor) -> tuple[torch.Ten
     return shifted - MAX_SHIFT, (shifted[:, -1:].transpose(0, 1),)
 
 
+def ngram_hashes(history: torch.Tensor, order: int, steps: int, buckets: int) -> torch.Tensor:
+    """Bucket of the order-n n-gram ending at each of the last `steps` positions.
+
+    history [B, P + steps] token ids, the P >= order - 1 ids before the call first (0 =
+    before the start) → [B, steps]: Horner's rule over the n ids, oldest first, modulo
+    `buckets` after every id.
+    """
+    start = history.shape[1] - steps
+    hashed = torch.zeros_like(history[:, start:])  # [B, steps]
+    for back in range(order - 1, -1, -1):
+        ids = history[:, start - back : history.shape[1] - back]  # the id `back` steps ago
+        hashed = (hashed * NGRAM_HASH_BASE + ids) % buckets
+    return hashed
+
+
 class SequenceClassifier(nn.Module):
     """Classifies whole sequences (pooling) or every step (``per-step``)."""
 
@@ -137,6 +172,16 @@ class SequenceClassifier(nn.Module):
         self.config = config
         if config.input == "tokens":
             self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
+            width = config.ngram_dim or config.embed_dim
+            self.ngram_tables = nn.ModuleList(
+                nn.Embedding(config.ngram_buckets, width) for _ in range(2, config.ngram_max + 1)
+            )
+            # Narrow rows hold more buckets in the same bytes; one matrix widens their sum.
+            self.ngram_projection = (
+                nn.Linear(width, config.embed_dim, bias=False)
+                if width != config.embed_dim
+                else None
+            )
             input_size = config.embed_dim
         else:
             input_size = config.feature_dim
@@ -159,12 +204,34 @@ class SequenceClassifier(nn.Module):
                 dropout=config.dropout if config.layers > 1 else 0.0,
             )
         self.dropout = nn.Dropout(config.dropout)
+        self.embed_dropout = nn.Dropout(config.embed_dropout)
         directions = 2 if config.bidirectional else 1
         self.head = nn.Linear(directions * config.hidden, config.num_classes)
 
-    def embed(self, inputs: torch.Tensor) -> torch.Tensor:
-        # tokens [B, T] -> [B, T, E]; features [B, T, D] pass through
-        return self.embedding(inputs) if self.config.input == "tokens" else inputs
+    def embed(self, inputs: torch.Tensor, recent: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens [B, T] → [B, T, E] (plus the n-gram rows); features [B, T, D] pass through.
+
+        recent [B, ngram_max - 1]: the ids read before these (None: nothing read yet).
+        """
+        if self.config.input != "tokens":
+            return inputs
+        embedded = self.embedding(inputs)  # [B, T, E]
+        if not self.config.ngram_max:
+            return self.embed_dropout(embedded)
+        history = self.token_history(inputs, recent)  # [B, ngram_max - 1 + T]
+        rows = sum(
+            table(ngram_hashes(history, order, inputs.shape[1], self.config.ngram_buckets))
+            for order, table in enumerate(self.ngram_tables, start=2)
+        )  # [B, T, ngram_dim]
+        if self.ngram_projection is not None:
+            rows = self.ngram_projection(rows)
+        return self.embed_dropout(embedded + rows)
+
+    def token_history(self, inputs: torch.Tensor, recent: torch.Tensor | None) -> torch.Tensor:
+        """The ids before this call (zeros at the start) followed by inputs [B, T]."""
+        if recent is None:
+            recent = inputs.new_zeros((inputs.shape[0], self.config.ngram_max - 1))
+        return torch.cat([recent.to(inputs.dtype), inputs], dim=1)
 
     def state_keys(self) -> tuple[str, ...]:
         """The step graph's state keys, in initial_state's order."""
@@ -185,12 +252,18 @@ class SequenceClassifier(nn.Module):
             state = self.initial_state(inputs.shape[0], inputs.device)
         cells = len(CELL_STATES[self.config.cell])
         rnn_state = state[:cells] if self.config.cell == "lstm" else state[0]
-        outputs, new_state = self.rnn(self.embed(inputs), rnn_state)  # [B, T, H]
+        recent = state[-1][0] if self.config.ngram_max else None  # [B, ngram_max - 1]
+        outputs, new_state = self.rnn(self.embed(inputs, recent), rnn_state)  # [B, T, H]
         new_state = tuple(new_state) if isinstance(new_state, tuple) else (new_state,)
         if self.config.pooling in ("mean", "max"):
             running = running_mean if self.config.pooling == "mean" else running_max
-            outputs, pooled_state = running(outputs, *state[cells:])
+            pooling_states = state[cells:-1] if self.config.ngram_max else state[cells:]
+            outputs, pooled_state = running(outputs, *pooling_states)
             new_state = (*new_state, *pooled_state)
+        if self.config.ngram_max:
+            history = self.token_history(inputs, recent)
+            last_ids = history[:, history.shape[1] - (self.config.ngram_max - 1) :]
+            new_state = (*new_state, last_ids.to(state[-1].dtype).unsqueeze(0))
         return self.head(self.dropout(outputs)), new_state
 
     def sequence_outputs(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

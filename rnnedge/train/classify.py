@@ -18,7 +18,12 @@ from torch.nn import functional as F
 
 from rnnedge.errors import InputError
 from rnnedge.metrics import classification_metrics
-from rnnedge.nets.classifier import POOLINGS, ClassifierConfig, SequenceClassifier
+from rnnedge.nets.classifier import (
+    MAX_NGRAM_VOCAB,
+    POOLINGS,
+    ClassifierConfig,
+    SequenceClassifier,
+)
 from rnnedge.nets.language_model import CELLS
 from rnnedge.sources import LabelledSet
 from rnnedge.train.loop import (
@@ -29,6 +34,9 @@ from rnnedge.train.loop import (
     run,
 )
 from rnnedge.train.resume import adopt_run_config, check_steps, on_new_data, previous_run
+
+# Orders above 5 add little for characters and a lookup per step each.
+MAX_NGRAM_ORDER = 5
 
 
 @dataclass
@@ -43,6 +51,10 @@ class ClassifierTrainConfig(LoopConfig):
     bidirectional: bool = False
     dropout: float = 0.0
     pooling: str = "last"
+    ngram_max: int = 0
+    ngram_buckets: int = 4096
+    ngram_dim: int = 0
+    embed_dropout: float = 0.0
     batch_size: int = 32
     lr: float = 1e-3
     # Augmentation for feature sequences: reverse each training example's feature axis with
@@ -59,6 +71,18 @@ class ClassifierTrainConfig(LoopConfig):
             )
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.embed_dropout < 1.0:
+            raise InputError(f"--embed-dropout must be in [0, 1), got {self.embed_dropout}")
+        if self.ngram_max == 1 or not 0 <= self.ngram_max <= MAX_NGRAM_ORDER:
+            raise InputError(
+                f"--ngrams must be 0 (none) or 2 to {MAX_NGRAM_ORDER}, got {self.ngram_max}"
+            )
+        if self.ngram_max and self.ngram_buckets < 1:
+            raise InputError(f"--ngram-buckets must be at least 1, got {self.ngram_buckets}")
+        if self.ngram_dim < 0:
+            raise InputError(
+                f"--ngram-dim must be 0 (the embedding size) or more, got {self.ngram_dim}"
+            )
 
     def positive_fields(self) -> tuple[str, ...]:
         return (*super().positive_fields(), "hidden", "layers", "batch_size")
@@ -216,6 +240,7 @@ def examples_sha256(sets: list[LabelledSet]) -> str:
 def labelled_model_config(config: ClassifierTrainConfig, train: LabelledSet) -> ClassifierConfig:
     """The architecture the options ask for; input kind and sizes follow from the data."""
     features = train.inputs[0].ndim == 2
+    check_ngram_inputs(config, features, len(train.tokenizer.get("vocab") or []))
     return ClassifierConfig(
         num_classes=len(train.labels),
         input="features" if features else "tokens",
@@ -228,7 +253,24 @@ def labelled_model_config(config: ClassifierTrainConfig, train: LabelledSet) -> 
         bidirectional=config.bidirectional,
         dropout=config.dropout,
         pooling=config.pooling,
+        ngram_max=config.ngram_max,
+        ngram_buckets=config.ngram_buckets if config.ngram_max else 0,
+        ngram_dim=config.ngram_dim if config.ngram_max else 0,
+        embed_dropout=config.embed_dropout,
     )
+
+
+def check_ngram_inputs(config: ClassifierTrainConfig, features: bool, vocab_size: int) -> None:
+    """n-gram inputs hash token ids: refuse them for feature inputs and huge vocabularies."""
+    if not config.ngram_max:
+        return
+    if features:
+        raise InputError("--ngrams needs token inputs (text), not feature vectors; drop it")
+    if vocab_size > MAX_NGRAM_VOCAB:
+        raise InputError(
+            f"--ngrams carries token ids in float32 state, exact up to {MAX_NGRAM_VOCAB:,} "
+            f"ids; this vocabulary has {vocab_size:,}: lower --max-vocab or drop --ngrams"
+        )
 
 
 def first_difference(ours: list[Any], theirs: list[Any]) -> str:
