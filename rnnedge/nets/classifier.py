@@ -149,19 +149,22 @@ def running_max(outputs: torch.Tensor, carried: torch.Tensor) -> tuple[torch.Ten
     return shifted - MAX_SHIFT, (shifted[:, -1:].transpose(0, 1),)
 
 
-def ngram_hashes(history: torch.Tensor, order: int, steps: int, buckets: int) -> torch.Tensor:
-    """Bucket of the order-n n-gram ending at each of the last `steps` positions.
+def ngram_hashes(history: torch.Tensor, max_order: int, steps: int, buckets: int) -> list:
+    """Buckets of the n-grams of every order 2..max_order ending at each of the last `steps`
+    positions: one [B, steps] tensor per order.
 
-    history [B, P + steps] token ids, the P >= order - 1 ids before the call first (0 =
-    before the start) → [B, steps]: Horner's rule over the n ids, oldest first, modulo
-    `buckets` after every id.
+    history [B, P + steps] token ids, the P >= max_order - 1 ids before the call first (0 =
+    before the start). An n-gram's bucket is Horner's rule over its ids, oldest first,
+    modulo `buckets` after every id; so the n-gram ending at t extends the (n-1)-gram ending
+    at t - 1 by one id, and each order costs one multiply-add over the previous order's
+    hashes shifted by one step (one per order, not one per id).
     """
-    start = history.shape[1] - steps
-    hashed = torch.zeros_like(history[:, start:])  # [B, steps]
-    for back in range(order - 1, -1, -1):
-        ids = history[:, start - back : history.shape[1] - back]  # the id `back` steps ago
-        hashed = (hashed * NGRAM_HASH_BASE + ids) % buckets
-    return hashed
+    hashed = history % buckets  # order 1 at every position [B, P + steps]
+    by_order = []
+    for _ in range(2, max_order + 1):
+        hashed = (hashed[:, :-1] * NGRAM_HASH_BASE + history[:, -hashed.shape[1] + 1 :]) % buckets
+        by_order.append(hashed[:, hashed.shape[1] - steps :])  # [B, steps]
+    return by_order
 
 
 class SequenceClassifier(nn.Module):
@@ -219,9 +222,11 @@ class SequenceClassifier(nn.Module):
         if not self.config.ngram_max:
             return self.embed_dropout(embedded)
         history = self.token_history(inputs, recent)  # [B, ngram_max - 1 + T]
+        buckets = ngram_hashes(
+            history, self.config.ngram_max, inputs.shape[1], self.config.ngram_buckets
+        )
         rows = sum(
-            table(ngram_hashes(history, order, inputs.shape[1], self.config.ngram_buckets))
-            for order, table in enumerate(self.ngram_tables, start=2)
+            table(ids) for table, ids in zip(self.ngram_tables, buckets, strict=True)
         )  # [B, T, ngram_dim]
         if self.ngram_projection is not None:
             rows = self.ngram_projection(rows)
