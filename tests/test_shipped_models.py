@@ -127,3 +127,39 @@ def test_language_identifier_streams_and_batches_exactly():
         np.testing.assert_allclose(steps[-1], prediction.probabilities, atol=1e-5)
         alone = classifier.classify([text])[0]
         np.testing.assert_allclose(alone.probabilities, prediction.probabilities, atol=1e-5)
+
+
+REFERENCE_MANUAL = Path("/usr/share/debian-reference")  # Debian debian-reference-<lang>
+
+
+@pytest.fixture(scope="module")
+def manual_snippets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The recipe's out-of-domain snippets (the Debian reference manual's translations,
+    never trained on), prepared here afresh from the installed packages."""
+    variants = ("de", "en", "es", "it", "pt", "pt-br", "zh-cn")  # the recipe's languages
+    if not all((REFERENCE_MANUAL / f"debian-reference.{v}.txt.gz").exists() for v in variants):
+        pytest.skip("needs Debian debian-reference-{de,en,es,it,pt,pt-br,zh-cn} (.ci/run)")
+    folder = tmp_path_factory.mktemp("langid-ood")
+    with export_script("fortunes") as fortunes, export_script("langid_sources") as sources:
+        fortunes.write_out_of_domain(folder, sources.REFERENCE_LANGUAGES, 0)
+    return folder
+
+
+@pytest.mark.parametrize("length", [20, 60])
+def test_language_identifier_is_at_least_langid_py_out_of_its_domain(
+    manual_snippets: Path, length: int
+) -> None:
+    """The int8 file (the fast one) against langid.py restricted to the same languages, on
+    the first `length` characters of each held-out paragraph of the manual."""
+    langid = pytest.importorskip("langid.langid", reason="the dev extra installs langid.py")
+    with export_script("langid_compare") as compare:
+        texts, truth, _ = compare.read_snippets(manual_snippets / f"ood{length}.jsonl")
+    classifier = load_classifier(LANGID_INT8, device="cpu")
+    identifier = langid.LanguageIdentifier.from_modelstring(langid.model, norm_probs=False)
+    identifier.set_languages(classifier.labels)
+    ours = np.mean([p.label == t for p, t in zip(classifier.classify(texts), truth, strict=True)])
+    theirs = np.mean(
+        [identifier.classify(t)[0] == want for t, want in zip(texts, truth, strict=True)]
+    )
+    assert len(texts) >= 4000  # every language of the manual, up to 800 paragraphs each
+    assert ours >= theirs, f"rnnedge int8 {ours:.4f} < langid.py {theirs:.4f}"
