@@ -110,13 +110,20 @@ def skip_fp16_round_trips(graph: onnx.GraphProto, blocked: set[str]) -> None:
         graph.node.remove(node)
 
 
+def cast_target(node: onnx.NodeProto) -> int | None:
+    """The element type a Cast node converts to (its `to` attribute); None for other nodes."""
+    if node.op_type != "Cast":
+        return None
+    return next(a.i for a in node.attribute if a.name == "to")
+
+
 def is_cast_to(node: onnx.NodeProto, element_type: int) -> bool:
-    return node.op_type == "Cast" and node.attribute[0].i == element_type
+    return cast_target(node) == element_type
 
 
 def is_integer_cast(node: onnx.NodeProto) -> bool:
     float_types = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE}
-    return node.op_type == "Cast" and node.attribute[0].i not in float_types
+    return cast_target(node) not in (None, *float_types)
 
 
 def sort_topologically(graph: onnx.GraphProto) -> None:

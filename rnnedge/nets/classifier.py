@@ -218,16 +218,19 @@ class SequenceClassifier(nn.Module):
         """
         if self.config.input != "tokens":
             return inputs
-        embedded = self.embedding(inputs)  # [B, T, E]
         if not self.config.ngram_max:
-            return self.embed_dropout(embedded)
-        history = self.token_history(inputs, recent)  # [B, ngram_max - 1 + T]
-        buckets = ngram_hashes(
-            history, self.config.ngram_max, inputs.shape[1], self.config.ngram_buckets
-        )
+            return self.embed_dropout(self.embedding(inputs))
+        return self.embed_history(self.token_history(inputs, recent), inputs.shape[1])
+
+    def embed_history(self, history: torch.Tensor, steps: int) -> torch.Tensor:
+        """The last `steps` ids of history [B, ngram_max - 1 + steps] → inputs [B, steps, E]:
+        their embeddings plus their n-gram rows."""
+        inputs = history[:, history.shape[1] - steps :]  # [B, steps]
+        embedded = self.embedding(inputs)  # [B, steps, E]
+        buckets = ngram_hashes(history, self.config.ngram_max, steps, self.config.ngram_buckets)
         rows = sum(
             table(ids) for table, ids in zip(self.ngram_tables, buckets, strict=True)
-        )  # [B, T, ngram_dim]
+        )  # [B, steps, ngram_dim]
         if self.ngram_projection is not None:
             rows = self.ngram_projection(rows)
         return self.embed_dropout(embedded + rows)
@@ -257,8 +260,13 @@ class SequenceClassifier(nn.Module):
             state = self.initial_state(inputs.shape[0], inputs.device)
         cells = len(CELL_STATES[self.config.cell])
         rnn_state = state[:cells] if self.config.cell == "lstm" else state[0]
-        recent = state[-1][0] if self.config.ngram_max else None  # [B, ngram_max - 1]
-        outputs, new_state = self.rnn(self.embed(inputs, recent), rnn_state)  # [B, T, H]
+        if self.config.ngram_max:
+            # One history serves the n-gram rows and the ids carried to the next call.
+            history = self.token_history(inputs, state[-1][0])  # [B, ngram_max - 1 + T]
+            embedded = self.embed_history(history, inputs.shape[1])
+        else:
+            embedded = self.embed(inputs)
+        outputs, new_state = self.rnn(embedded, rnn_state)  # [B, T, H]
         new_state = tuple(new_state) if isinstance(new_state, tuple) else (new_state,)
         if self.config.pooling in ("mean", "max"):
             running = running_mean if self.config.pooling == "mean" else running_max
@@ -266,7 +274,6 @@ class SequenceClassifier(nn.Module):
             outputs, pooled_state = running(outputs, *pooling_states)
             new_state = (*new_state, *pooled_state)
         if self.config.ngram_max:
-            history = self.token_history(inputs, recent)
             last_ids = history[:, history.shape[1] - (self.config.ngram_max - 1) :]
             new_state = (*new_state, last_ids.to(state[-1].dtype).unsqueeze(0))
         return self.head(self.dropout(outputs)), new_state
