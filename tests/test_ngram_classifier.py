@@ -4,8 +4,7 @@ The last N - 1 token ids travel as one more state (`recent_tokens`), and the has
 inside the graph, so a client only feeds ids. These tests check that reading in pieces
 equals reading at once (torch and the exported graph), that the state really carries the
 previous ids into the hash, that reduced precisions keep the ids exact, and the one-line
-refusals. The same checks run with `--pool-inputs` (the steps' inputs averaged beside the
-cell's outputs, so the pooled sum state is wider).
+refusals.
 """
 
 from __future__ import annotations
@@ -37,9 +36,7 @@ STATE_IN = "state_in." + RECENT_TOKENS
 STATE_OUT = "state_out." + RECENT_TOKENS
 
 
-def tiny_model(
-    vocab_size: int = 50, ngram_dim: int = 0, pool_inputs: bool = False
-) -> SequenceClassifier:
+def tiny_model(vocab_size: int = 50, ngram_dim: int = 0) -> SequenceClassifier:
     torch.manual_seed(0)
     config = ClassifierConfig(
         num_classes=3,
@@ -50,18 +47,13 @@ def tiny_model(
         ngram_max=4,
         ngram_buckets=37,
         ngram_dim=ngram_dim,
-        pool_inputs=pool_inputs,
     )
     return SequenceClassifier(config).eval()
 
 
-@pytest.mark.parametrize(
-    ("ngram_dim", "pool_inputs"),
-    [(0, False), (5, False), (5, True)],
-    ids=["rows-as-wide", "projected-rows", "pooled-inputs"],
-)
-def test_torch_pieces_equal_one_read(ngram_dim: int, pool_inputs: bool) -> None:
-    model = tiny_model(ngram_dim=ngram_dim, pool_inputs=pool_inputs)
+@pytest.mark.parametrize("ngram_dim", [0, 5], ids=["rows-as-wide", "projected-rows"])
+def test_torch_pieces_equal_one_read(ngram_dim: int) -> None:
+    model = tiny_model(ngram_dim=ngram_dim)
     tokens = torch.randint(1, 50, (3, 11))
     with torch.no_grad():
         whole = model(tokens, torch.tensor([11, 11, 11]))  # [3, C]
@@ -108,24 +100,8 @@ def token_set(seed: int) -> LabelledSet:
     return LabelledSet(inputs, targets, ["a", "b", "c"], tokenizer.to_dict(), {"kind": "text"})
 
 
-def test_pooled_inputs_reach_the_head_directly() -> None:
-    """With pool_inputs the head reads the mean of the steps' inputs: changing one n-gram
-    row changes the answer even with the cell's input weights zeroed (no path through it)."""
-    model = tiny_model(ngram_dim=5, pool_inputs=True)
-    tokens = torch.randint(1, 50, (2, 7))
-    with torch.no_grad():
-        model.rnn.weight_ih_l0.zero_()
-        before = model(tokens, torch.tensor([7, 7]))
-        model.ngram_tables[0].weight.add_(1.0)
-        after = model(tokens, torch.tensor([7, 7]))
-    assert float((after - before).abs().max()) > 1e-3
-    assert model.head.in_features == 6 + 8  # hidden + embedding
-
-
-@pytest.fixture(scope="module", params=[False, True], ids=["cell-only", "pooled-inputs"])
-def trained(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, Path]:
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("ngram-classifier")
     config = ClassifierTrainConfig(
         out=str(out),
@@ -134,7 +110,6 @@ def trained(
         pooling="mean",
         ngram_max=3,
         ngram_buckets=31,
-        pool_inputs=request.param,
         steps=3,
         eval_every=3,
         checkpoint_every=3,
@@ -153,9 +128,6 @@ def test_manifest_declares_the_recent_tokens_state(trained: tuple[Path, Path]) -
     recent = [s for s in classifier.manifest.states if s.input == STATE_IN]
     assert len(recent) == 1 and recent[0].output == STATE_OUT
     assert recent[0].shape == ["batch", 1, 2]  # ngram_max - 1 ids
-    pooled = [s for s in classifier.manifest.states if s.input == "state_in.pool_sum"]
-    pool_inputs = classifier.manifest.architecture["pool_inputs"]
-    assert pooled[0].shape == ["batch", 1, 8 + (8 if pool_inputs else 0)]  # hidden (+ embed)
     assert classifier.manifest.architecture["ngram_max"] == 3
     assert classifier.manifest.validation["fp32"]["parity"]["passed"] is True
 
@@ -213,17 +185,16 @@ def test_reduced_precision_keeps_ids_above_2048_exact(reduce) -> None:
         ("--ngram-buckets", "0", "--ngram-buckets"),
         ("--ngram-dim", "-1", "--ngram-dim"),
         ("--embed-dropout", "1", "--embed-dropout"),
-        ("--pool-inputs", None, "--pooling mean"),
     ],
 )
 def test_bad_ngram_options_fail_in_one_line(
-    tmp_path: Path, option: str, value: str | None, needle: str
+    tmp_path: Path, option: str, value: str, needle: str
 ) -> None:
     table = tmp_path / "t.csv"
     table.write_text("text,label\n" + "".join(f"ab{i},x\ncd{i},y\n" for i in range(5)))
     extra = [] if option == "--ngrams" else ["--ngrams", "3"]
     result = invoke(
         "train", "classify", "--table", table, "--tokenizer", "char", "--steps", "1",
-        "--out", tmp_path / "run", option, *([value] if value else []), *extra,
+        "--out", tmp_path / "run", option, value, *extra,
     )  # fmt: skip
     error_line(result, needle)

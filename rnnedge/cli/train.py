@@ -293,13 +293,6 @@ def train_classify(
     embed_dropout: Annotated[
         float, typer.Option(help="Dropout on each step's input (embedding and n-gram rows).")
     ] = 0.0,
-    pool_inputs: Annotated[
-        bool,
-        typer.Option(
-            help="With --pooling mean: also average each step's input (embedding and n-gram "
-            "rows) for the head, a direct bag-of-n-grams path beside the cell."
-        ),
-    ] = False,
     steps: StepsOpt = 2000,
     batch_size: BatchOpt = 32,
     lr: LrOpt = 1e-3,

@@ -19,11 +19,6 @@ to learn (the words, suffixes and letter pairs that tell close languages apart),
 cost of a lookup per step: the cell's own size, hence its speed, is unchanged. The hash is
 computed inside the graph, so runtimes feed token ids as before; the last ngram_max - 1 ids
 travel as one more state (``recent_tokens``, ids as float32, 0 = before the start).
-
-Pooled inputs (``pool_inputs``, mean pooling): the mean also runs over each step's input
-vector, concatenated to the cell's output, so the head sees the average of the steps'
-embeddings and n-gram rows directly — a fastText-style bag of n-grams beside the cell. A
-small cell then need not carry every letter group through its state, only what order adds.
 """
 
 from __future__ import annotations
@@ -73,19 +68,6 @@ class ClassifierConfig:
     ngram_buckets: int = 0  # rows of each order's table
     ngram_dim: int = 0  # width of the tables' rows; 0 = embed_dim (else projected to it)
     embed_dropout: float = 0.0  # dropout on each step's input vector (token models)
-    pool_inputs: bool = False  # mean pooling also averages each step's input vector
-
-    @property
-    def input_width(self) -> int:
-        """Width of each step's input vector (embedding or features)."""
-        return self.embed_dim if self.input == "tokens" else self.feature_dim
-
-    @property
-    def pooled_width(self) -> int:
-        """Width of what pooling averages and the head reads: the top layer's outputs (both
-        directions), plus the step's input vector with pool_inputs."""
-        directions = 2 if self.bidirectional else 1
-        return directions * self.hidden + (self.input_width if self.pool_inputs else 0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,15 +81,14 @@ class ClassifierConfig:
         """The step graph's states in order: (key, rows, width) of each [batch, rows, width].
 
         The RNN's own states (h, then c for LSTM) are [batch, layers, hidden]; mean pooling
-        adds the running sum of top-layer outputs [batch, 1, pooled_width] (hidden, plus the
-        input width with pool_inputs) and the count of steps
+        adds the running sum of top-layer outputs [batch, 1, hidden] and the count of steps
         read so far [batch, 1, 1]; max pooling the running max of the shifted top-layer
         outputs [batch, 1, hidden] (see MAX_SHIFT); n-gram inputs the last ngram_max - 1
         token ids, oldest first [batch, 1, ngram_max - 1].
         """
         layout = [(key, self.layers, self.hidden) for key in CELL_STATES[self.cell]]
         if self.pooling == "mean":
-            layout += [(POOL_SUM, 1, self.pooled_width), (POOL_COUNT, 1, 1)]
+            layout += [(POOL_SUM, 1, self.hidden), (POOL_COUNT, 1, 1)]
         if self.pooling == "max":
             layout += [(POOL_MAX, 1, self.hidden)]
         if self.ngram_max:
@@ -204,7 +185,9 @@ class SequenceClassifier(nn.Module):
                 if width != config.embed_dim
                 else None
             )
-        input_size = config.input_width
+            input_size = config.embed_dim
+        else:
+            input_size = config.feature_dim
         rnn = CELLS[config.cell]
         if config.bidirectional:
             # One single-layer RNN per layer and direction: the backward one is fed the
@@ -225,7 +208,8 @@ class SequenceClassifier(nn.Module):
             )
         self.dropout = nn.Dropout(config.dropout)
         self.embed_dropout = nn.Dropout(config.embed_dropout)
-        self.head = nn.Linear(config.pooled_width, config.num_classes)
+        directions = 2 if config.bidirectional else 1
+        self.head = nn.Linear(directions * config.hidden, config.num_classes)
 
     def embed(self, inputs: torch.Tensor, recent: torch.Tensor | None = None) -> torch.Tensor:
         """tokens [B, T] → [B, T, E] (plus the n-gram rows); features [B, T, D] pass through.
@@ -284,7 +268,6 @@ class SequenceClassifier(nn.Module):
             embedded = self.embed(inputs)
         outputs, new_state = self.rnn(embedded, rnn_state)  # [B, T, H]
         new_state = tuple(new_state) if isinstance(new_state, tuple) else (new_state,)
-        outputs = self.with_inputs(outputs, embedded)  # [B, T, pooled_width]
         if self.config.pooling in ("mean", "max"):
             running = running_mean if self.config.pooling == "mean" else running_max
             pooling_states = state[cells:-1] if self.config.ngram_max else state[cells:]
@@ -295,15 +278,11 @@ class SequenceClassifier(nn.Module):
             new_state = (*new_state, last_ids.to(state[-1].dtype).unsqueeze(0))
         return self.head(self.dropout(outputs)), new_state
 
-    def with_inputs(self, outputs: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        """outputs [B, T, H] followed by the steps' inputs [B, T, E] with pool_inputs."""
-        return torch.cat([outputs, inputs], dim=-1) if self.config.pool_inputs else outputs
-
     def sequence_outputs(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Top-layer outputs at every step [B, T, pooled_width] (padding steps undefined)."""
+        """Top-layer outputs at every step [B, T, H * directions] (padding steps undefined)."""
         x = self.embed(inputs)
         if not self.config.bidirectional:
-            return self.with_inputs(self.rnn(x)[0], x)
+            return self.rnn(x)[0]
         for layer, (fwd, bwd) in enumerate(
             zip(self.forward_layers, self.backward_layers, strict=True)
         ):

@@ -55,7 +55,6 @@ class ClassifierTrainConfig(LoopConfig):
     ngram_buckets: int = 4096
     ngram_dim: int = 0
     embed_dropout: float = 0.0
-    pool_inputs: bool = False
     batch_size: int = 32
     lr: float = 1e-3
     # Augmentation for feature sequences: reverse each training example's feature axis with
@@ -80,12 +79,6 @@ class ClassifierTrainConfig(LoopConfig):
             )
         if self.ngram_max and self.ngram_buckets < 1:
             raise InputError(f"--ngram-buckets must be at least 1, got {self.ngram_buckets}")
-        if self.pool_inputs and (self.pooling != "mean" or self.bidirectional):
-            raise InputError(
-                "--pool-inputs averages the steps' inputs beside the cell's outputs: it needs "
-                f"--pooling mean and one direction (got --pooling {self.pooling}"
-                f"{' and --bidirectional' if self.bidirectional else ''})"
-            )
         if self.ngram_dim < 0:
             raise InputError(
                 f"--ngram-dim must be 0 (the embedding size) or more, got {self.ngram_dim}"
@@ -264,7 +257,6 @@ def labelled_model_config(config: ClassifierTrainConfig, train: LabelledSet) -> 
         ngram_buckets=config.ngram_buckets if config.ngram_max else 0,
         ngram_dim=config.ngram_dim if config.ngram_max else 0,
         embed_dropout=config.embed_dropout,
-        pool_inputs=config.pool_inputs,
     )
 
 
