@@ -210,6 +210,20 @@ def test_export_foreign_torch_file_is_not_a_checkpoint(tmp_path: Path) -> None:
     assert_nothing_written(out)
 
 
+def test_export_checkpoint_of_another_version_names_the_unknown_option(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    payload = torch.load(tiny_checkpoint, weights_only=False)
+    payload["model_config"]["pool_inputs"] = False  # an option this version does not have
+    newer = tmp_path / "newer.pt"
+    torch.save(payload, newer)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = invoke("export", newer, "-o", out / "x.onnx")
+    error_line(result, "'pool_inputs'", "another version")
+    assert_nothing_written(out)
+
+
 def test_export_unknown_quantization(trained_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()

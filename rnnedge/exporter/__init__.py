@@ -29,7 +29,7 @@ from rnnedge.runtime.generate import Generator
 from rnnedge.runtime.session import import_onnxruntime, open_session
 from rnnedge.textio import heldout_tail, read_text
 from rnnedge.tokenizer import CharTokenizer
-from rnnedge.train.checkpoint import load_checkpoint
+from rnnedge.train.checkpoint import load_checkpoint, model_config_of
 
 QUANTIZATIONS = (None, "int8", "fp16")  # None: fp32
 DEFAULT_SAMPLING = {"temperature": 0.8, "top_k": 0, "top_p": 1.0}
@@ -46,7 +46,7 @@ class ExportResult:
 def load_language_model(payload: dict[str, Any]) -> LanguageModel:
     if payload.get("task") != "language-model":
         raise InputError(f"checkpoint task {payload.get('task')!r} is not a language model")
-    model = LanguageModel(LMConfig(**payload["model_config"]))
+    model = LanguageModel(model_config_of(LMConfig, payload["model_config"]))
     model.load_state_dict(payload["model"])
     return model.eval()
 

@@ -28,10 +28,11 @@ from rnnedge.runtime.graph import FLOAT32_EXACT_COUNT
 from rnnedge.runtime.session import open_session
 from rnnedge.tasks import input_kind
 from rnnedge.tokenizer import tokenizer_from_dict
+from rnnedge.train.checkpoint import model_config_of
 
 
 def load_classifier(payload: dict[str, Any]) -> SequenceClassifier:
-    model = SequenceClassifier(ClassifierConfig(**payload["model_config"]))
+    model = SequenceClassifier(model_config_of(ClassifierConfig, payload["model_config"]))
     model.load_state_dict(payload["model"])
     return model.eval()
 

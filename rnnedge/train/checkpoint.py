@@ -6,13 +6,16 @@ config and vocabulary, so export needs nothing else.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from rnnedge.atomic import write_atomic
 from rnnedge.errors import InputError
+
+ConfigT = TypeVar("ConfigT")
 
 CHECKPOINT_FORMAT = "rnnedge-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -39,3 +42,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{str(path)!r} is not an rnnedge checkpoint")
     return payload
+
+
+def model_config_of(config_class: type[ConfigT], stored: dict[str, Any]) -> ConfigT:
+    """The architecture a checkpoint stores, as `config_class`; InputError naming the options
+    this version does not know (a checkpoint written by another rnnedge version)."""
+    unknown = sorted(set(stored) - {f.name for f in fields(config_class)})  # type: ignore[arg-type]
+    if unknown:
+        raise InputError(
+            f"the checkpoint's model has option(s) {', '.join(map(repr, unknown))} that this "
+            "rnnedge does not know: it was written by another version; use that version"
+        )
+    return config_class(**stored)

@@ -26,6 +26,7 @@ from rnnedge.nets.classifier import (
 )
 from rnnedge.nets.language_model import CELLS
 from rnnedge.sources import LabelledSet
+from rnnedge.train.checkpoint import model_config_of
 from rnnedge.train.loop import (
     LoopConfig,
     TrainingTask,
@@ -356,7 +357,7 @@ def fit_labelled(
     describe = describe_labelled(train, valid, data_info)
     new_data = check_resumed_data(config, resumed, model_config, describe)
     if resumed:
-        model_config = ClassifierConfig(**resumed["model_config"])
+        model_config = model_config_of(ClassifierConfig, resumed["model_config"])
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     sets = Examples(train.inputs, train.targets), Examples(valid.inputs, valid.targets)

@@ -21,7 +21,7 @@ from rnnedge.errors import InputError
 from rnnedge.nets.language_model import CELLS, LanguageModel, LMConfig, State
 from rnnedge.textio import read_text
 from rnnedge.tokenizer import CharTokenizer
-from rnnedge.train.checkpoint import load_checkpoint
+from rnnedge.train.checkpoint import load_checkpoint, model_config_of
 from rnnedge.train.data import Split, make_batcher, require_length, split_tail
 from rnnedge.train.loop import (
     KILL_AT_STEP_ENV,
@@ -268,10 +268,12 @@ def chosen_model_config(
     """The resumed run's architecture, the starting checkpoint's (the dropouts may be given,
     as they change training only), or a new one from the options."""
     if resumed:
-        return LMConfig(**resumed["model_config"])
+        return model_config_of(LMConfig, resumed["model_config"])
     if start:
         given = given_fields(config) & {"dropout", "weight_dropout"}
-        return LMConfig(**{**start["model_config"], **{k: getattr(config, k) for k in given}})
+        return model_config_of(
+            LMConfig, {**start["model_config"], **{k: getattr(config, k) for k in given}}
+        )
     return config.model_config(vocab_size)
 
 
