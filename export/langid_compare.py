@@ -134,7 +134,9 @@ def about_test_sets(results: dict[str, Any]) -> list[str]:
     trained_on = sorted({s for sets in results["snippets"].values() for s in in_domain(sets)})
     return [
         "In domain: the first 20 / 60 characters of held-out items (split by item, never "
-        f"trained on) of the sources the model was trained on ({', '.join(trained_on)}). "
+        f"trained on) of the sources the model was trained on ({', '.join(trained_on)}; "
+        "a message's or paragraph's leading option synopsis, such as '-d, --domain=NAME', "
+        "is cut before the split: it is the same in every language). "
         "Out of domain: the first 20 / 60 characters of paragraphs of the Debian reference "
         "manual (`debian-reference-{de,en,es,it,pt,pt-br,zh-cn}`: technical prose, a source the "
         "model never saw in any form; it has no bg, cs, eo, ga, pl or ru translation, so those "

@@ -79,12 +79,25 @@ CJK_LINE_BREAK = re.compile(
 )
 ENGLISH_WORDS = re.compile(r"\b(the|and|of|to|is|are|you|your|with|for|this|that|can|be|by)\b")
 ACCELERATORS = re.compile(r"\(_?&?\w\)|[_&](?=\w)")
+# A help line's leading option synopsis: "-d, --default-domain=NAME ", "-P PASSWORD ",
+# "--backup[=CONTROL] ". It is command syntax, the same in every language; the prose after it
+# is what the message's language shows in (a snippet of the synopsis alone is noise: on
+# gettext snippets starting with an option, v2.1.0's error rate was 36 %, against 4 %).
+LEADING_OPTIONS = re.compile(
+    r"^(?:-{1,2}[A-Za-z0-9?#][\w.-]*(?:\[?=[^\s\]]*\]?|\s+[A-Z][A-Z_0-9]*\b|\s+<[^>]*>)?[,|]?\s*)+"
+)
 
 
 def clean_message(text: str) -> str:
-    """A catalogue message as prose: no format directives, markup, accelerators or line breaks."""
+    """A catalogue message as prose: no format directives, markup, accelerators, line breaks
+    or leading option synopsis."""
     text = FORMAT_DIRECTIVES.sub(" ", MARKUP.sub(" ", text))
-    return WHITESPACE.sub(" ", ACCELERATORS.sub("", text)).strip()
+    return without_option_synopsis(WHITESPACE.sub(" ", ACCELERATORS.sub("", text)).strip())
+
+
+def without_option_synopsis(text: str) -> str:
+    """The text after a leading option synopsis (see LEADING_OPTIONS)."""
+    return LEADING_OPTIONS.sub("", text)
 
 
 def is_prose(text: str) -> bool:
@@ -238,7 +251,7 @@ def manpage_paragraphs(language: str) -> list[str]:
                 source = gzip.decompress(path.read_bytes()).decode("utf-8")
             except (OSError, UnicodeDecodeError):
                 continue  # a page in a legacy charset: not needed
-            for paragraph in roff_paragraphs(source):
+            for paragraph in map(without_option_synopsis, roff_paragraphs(source)):
                 if PAGE_REFERENCES.fullmatch(paragraph) or not is_prose(paragraph):
                     continue
                 if language == "en" or not looks_english(paragraph):

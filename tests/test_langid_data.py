@@ -59,6 +59,24 @@ def test_catalogue_messages_become_prose(modules):
     assert not sources.is_prose("--verbose -q -x 1234 5678 /usr/bin")
 
 
+@pytest.mark.parametrize(
+    ("message", "prose"),
+    [
+        ("-d, --default-domain=NAME use NAME.po", "use NAME.po"),
+        ("-P PASSWORD password for the server", "password for the server"),
+        ("--backup[=CONTROLE] faz backup de cada arquivo", "faz backup de cada arquivo"),
+        ("-s, --silent   mostra nada", "mostra nada"),
+        ("-d todo excepto líderes", "todo excepto líderes"),
+        ("- Hola, ¿qué tal?", "- Hola, ¿qué tal?"),  # a dialogue dash, not an option
+        ("Use -v to see more", "Use -v to see more"),  # an option inside prose stays
+    ],
+)
+def test_a_help_line_is_judged_by_its_prose_not_its_option_synopsis(modules, message, prose):
+    """A leading option synopsis is the same in every language: cut before cropping."""
+    _, sources = modules
+    assert sources.clean_message(message) == prose
+
+
 def test_an_untranslated_paragraph_is_recognised_as_english(modules):
     _, sources = modules
     assert sources.looks_english("Run the command and check that the file exists.")
