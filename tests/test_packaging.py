@@ -132,8 +132,9 @@ def test_wheel_holds_the_package_and_the_shipped_models(wheel: Path) -> None:
     assert not [n for n in names if n.endswith(".pyc") or n.startswith(("tests/", "models/"))]
     size_mb = wheel.stat().st_size / 1e6
     print(f"\n{wheel.name}: {size_mb:.2f} MB, {len(names)} files")
-    # 15.5 MB since the poems model ships fp16 (10.3 MB: its int8 failed the export gates).
-    assert size_mb < 18, "the wheel should stay small: the shipped models dominate it"
+    # 15.5 MB since the poems model ships fp16 (10.3 MB: its int8 failed the export gates);
+    # 18.8 MB since fortune-langid 3.0.0's n-gram tables (4.84 MB fp32, 1.27 MB int8).
+    assert size_mb < 20, "the wheel should stay small: the shipped models dominate it"
 
 
 @pytest.mark.slow
