@@ -82,7 +82,7 @@ ACCELERATORS = re.compile(r"\(_?&?\w\)|[_&](?=\w)")
 # A help line's leading option synopsis: "-d, --default-domain=NAME ", "-P PASSWORD ",
 # "--backup[=CONTROL] ". It is command syntax, the same in every language; the prose after it
 # is what the message's language shows in (a snippet of the synopsis alone is noise: on
-# gettext snippets starting with an option, v2.1.0's error rate was 36 %, against 4 %).
+# the snippets starting with an option, a 1 x 64 n-gram model erred on 36 %, elsewhere 4 %).
 LEADING_OPTIONS = re.compile(
     r"^(?:-{1,2}[A-Za-z0-9?#][\w.-]*(?:\[?=[^\s\]]*\]?|\s+[A-Z][A-Z_0-9]*\b|\s+<[^>]*>)?[,|]?\s*)+"
 )
