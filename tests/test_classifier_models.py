@@ -21,22 +21,18 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from tiny_classifiers import fit_tiny_classifier
 from typer.testing import Result
 
 from helpers import invoke, succeeded, write_idx
 from rnnedge.errors import InputError
-from rnnedge.exporter import export_checkpoint
 from rnnedge.exporter.classifier import load_classifier as load_torch_classifier
 from rnnedge.exporter.precision import convert_fp16, quantize_int8
 from rnnedge.runtime import Classifier, load, load_classifier
-from rnnedge.sources import LabelledSet
 from rnnedge.tasks import encode_addition
-from rnnedge.tokenizer import WordTokenizer
 from rnnedge.train.checkpoint import load_checkpoint
-from rnnedge.train.classify import ClassifierTrainConfig, fit_labelled
 
 TOLERANCE = 1e-5
-WORDS = [f"w{i}" for i in range(18)]
 # Texts of different lengths (7, 1, 13, 2 and 4 words); "zzz" is not in the vocabulary.
 TEXTS = [
     "w1 w2 w3 w4 w5 w6 w7",
@@ -61,20 +57,6 @@ def max_diff(a: np.ndarray, b: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------
 
 
-def token_set(per_step: bool, seed: int) -> LabelledSet:
-    """Random word sequences (lengths 1..11); one label per sequence or per step."""
-    tokenizer = WordTokenizer(["<pad>", "<unk>", *WORDS])
-    rng = np.random.default_rng(seed)
-    inputs = [rng.integers(1, len(tokenizer), int(n)) for n in rng.integers(1, 12, 24)]
-    if per_step:
-        targets = [(x % 2).astype(np.int64) for x in inputs]
-        labels = ["even", "odd"]
-    else:
-        targets = [np.int64(x[0] % 3) for x in inputs]
-        labels = ["a", "b", "c"]
-    return LabelledSet(inputs, targets, labels, tokenizer.to_dict(), {"kind": "text"})
-
-
 class ModelCache:
     """Train (3 steps) and export each configuration once per session."""
 
@@ -85,28 +67,9 @@ class ModelCache:
         key = (cell, pooling, bidirectional)
         if key not in self.built:
             out = self.root / f"{cell}-{pooling}-{'bi' if bidirectional else 'uni'}"
-            per_step = pooling == "per-step"
-            config = ClassifierTrainConfig(
-                out=str(out),
-                cell=cell,
-                hidden=8,
-                layers=2,
-                embed_dim=8,
-                bidirectional=bidirectional,
-                pooling=pooling,
-                steps=3,
-                eval_every=3,
-                checkpoint_every=3,
-                batch_size=8,
-                lr=0.05,
-                threads=1,
-                device="cpu",
+            self.built[key] = fit_tiny_classifier(
+                out, cell=cell, layers=2, bidirectional=bidirectional, pooling=pooling
             )
-            fit_labelled(config, token_set(per_step, 0), token_set(per_step, 1), {"source": "test"})
-            checkpoint = out / "last.pt"
-            model_path = out / "model.onnx"
-            export_checkpoint(checkpoint, model_path)
-            self.built[key] = (checkpoint, model_path)
         return self.built[key]
 
 

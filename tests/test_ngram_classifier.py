@@ -15,22 +15,18 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from tiny_classifiers import fit_tiny_classifier
 
 from helpers import error_line, invoke
 from rnnedge.contract import RECENT_TOKENS
-from rnnedge.exporter import export_checkpoint
 from rnnedge.exporter.classifier import load_classifier as load_torch_classifier
 from rnnedge.exporter.graph import export_step_graph
 from rnnedge.exporter.precision import convert_fp16, quantize_int8
 from rnnedge.nets.classifier import ClassifierConfig, SequenceClassifier
 from rnnedge.runtime import load_classifier
-from rnnedge.sources import LabelledSet
-from rnnedge.tokenizer import WordTokenizer
 from rnnedge.train.checkpoint import load_checkpoint
-from rnnedge.train.classify import ClassifierTrainConfig, fit_labelled
 
 TOLERANCE = 1e-5
-WORDS = [f"w{i}" for i in range(18)]
 TEXTS = ["w1 w2 w3 w4 w5 w6 w7", "w3", "w5 w6 w7 w8 w9 w10 w11 w12 w13", "w2 w9"]
 STATE_IN = "state_in." + RECENT_TOKENS
 STATE_OUT = "state_out." + RECENT_TOKENS
@@ -92,35 +88,10 @@ def test_input_dropout_acts_in_training_only() -> None:
     assert float((model.embed(tokens) - model.embed(tokens)).abs().max()) == 0.0
 
 
-def token_set(seed: int) -> LabelledSet:
-    tokenizer = WordTokenizer(["<pad>", "<unk>", *WORDS])
-    rng = np.random.default_rng(seed)
-    inputs = [rng.integers(1, len(tokenizer), int(n)) for n in rng.integers(1, 12, 24)]
-    targets = [np.int64(x[0] % 3) for x in inputs]
-    return LabelledSet(inputs, targets, ["a", "b", "c"], tokenizer.to_dict(), {"kind": "text"})
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("ngram-classifier")
-    config = ClassifierTrainConfig(
-        out=str(out),
-        hidden=8,
-        embed_dim=8,
-        pooling="mean",
-        ngram_max=3,
-        ngram_buckets=31,
-        steps=3,
-        eval_every=3,
-        checkpoint_every=3,
-        batch_size=8,
-        lr=0.05,
-        threads=1,
-        device="cpu",
-    )
-    fit_labelled(config, token_set(0), token_set(1), {"source": "test"})
-    export_checkpoint(out / "last.pt", out / "model.onnx")  # runs the validation gate
-    return out / "last.pt", out / "model.onnx"
+    return fit_tiny_classifier(out, pooling="mean", ngram_max=3, ngram_buckets=31)
 
 
 def test_manifest_declares_the_recent_tokens_state(trained: tuple[Path, Path]) -> None:
